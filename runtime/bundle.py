@@ -111,6 +111,11 @@ class Bundle:
             )
         return self.variants[name]
 
+    def config_for(self, variant: str) -> ModelConfig:
+        """The model config of a variant (structured pruning changes hidden sizes)."""
+        info = self.variant(variant)
+        return ModelConfig.from_dict(info["model"]) if "model" in info else self.config
+
     def file(self, rel: str) -> Path:
         if rel not in self.manifest["files"]:
             raise BundleError(f"{rel!r} is not listed in {self.path / MANIFEST}")
