@@ -17,7 +17,7 @@ demo: setup
 	$(BIN)/edgernn demo
 
 test: setup
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -ra
 
 lint: setup
 	$(BIN)/ruff check .

@@ -11,7 +11,7 @@ __all__ = ["ModelConfig", "__version__", "adopt", "RecurrentModel"]
 
 def __getattr__(name: str):
     if name == "adopt":
-        from edgernn.adopt import adopt
+        from edgernn.adoption import adopt
 
         return adopt
     if name == "RecurrentModel":

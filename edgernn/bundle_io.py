@@ -9,7 +9,13 @@ import torch
 
 from edgernn.models import RecurrentModel
 from edgernn.runtime import weights as W
-from edgernn.runtime.bundle import Bundle, new_manifest, read_bundle, safetensors_bytes, write_bundle
+from edgernn.runtime.bundle import (
+    Bundle,
+    new_manifest,
+    read_bundle,
+    safetensors_bytes,
+    write_bundle,
+)
 
 FP32_FILE = "weights/fp32.safetensors"
 
