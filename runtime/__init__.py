@@ -16,9 +16,14 @@ from .errors import (  # noqa: E402
     NotStreamableError,
     StreamError,
 )
+from .pool import StreamPool  # noqa: E402
+from .sampling import generate, sample  # noqa: E402
+from .state import State  # noqa: E402
+from .stream import StreamingModel, load  # noqa: E402
 
 __all__ = [
     "Bundle", "ModelConfig", "read_bundle", "pack_bundle",
+    "load", "StreamingModel", "StreamPool", "State", "sample", "generate",
     "EdgeRNNError", "BundleError", "InputError", "StreamError", "NotStreamableError",
     "BackendUnavailableError",
 ]

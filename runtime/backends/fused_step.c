@@ -1,0 +1,258 @@
+/* One fused recurrent step (LSTM/GRU/RNN stack + linear head) for a batch of streams.
+ *
+ * Gate order is PyTorch's (LSTM i,f,g,o; GRU r,z,n with the reset applied after the recurrent
+ * product). Matrices are fp32, or int8 per-row with activations quantized per stream and step
+ * (u8 = round(x/s)+128, int32 accumulation by AVX-512 VNNI, the +128 offset removed with the
+ * precomputed row sums). Built by runtime/backends/kernel.py; the numpy path is the reference. */
+#include <immintrin.h>
+#include <math.h>
+#include <float.h>
+#include <stdint.h>
+#include <string.h>
+
+#if !defined(__AVX512F__) || !defined(__AVX512VNNI__)
+#error "the fused step kernel needs AVX-512F and AVX-512 VNNI"
+#endif
+
+#define MAXL 8
+
+typedef struct {
+    const void *w;          /* fp32: (Npad/16, K, 16); int8: (Npad/16, Kpad/4, 16, 4) */
+    const float *scale;     /* int8 per-row scale (Npad) */
+    const int32_t *rowsum;  /* int8: 128 * sum_k w[j,k] (Npad) */
+    const float *bias;      /* Npad */
+    int32_t K, Kpad, Npad, int8;
+} mat_t;
+
+typedef struct {
+    int32_t cell;           /* 0 rnn tanh, 1 rnn relu, 2 lstm, 3 gru */
+    int32_t layers, hidden, input, output, sigmoid_out, token, max_batch, threads;
+    const float *embedding; /* (vocab, input) or NULL */
+    mat_t wx[MAXL], wh[MAXL], head;
+    float *gx, *gh, *xin, *uscale;
+    uint8_t *u;
+} model_t;
+
+typedef struct {
+    const void *x;
+    const float *h_in, *c_in;
+    float *h_out, *c_out, *y;
+    int32_t batch;
+} io_t;
+
+/* ---- fp32 matrix times a block of rows: Y[s, j] = bias[j] + sum_k W[j, k] X[s, k] ---- */
+#define F32_TILE(JB, SB)                                                                      \
+static void f32_tile_##JB##_##SB(const float *W, int K, const float *X, int ldx,             \
+                                 const float *bias, float *Y, int ldy) {                     \
+    __m512 acc[JB][SB];                                                                       \
+    for (int j = 0; j < JB; j++) {                                                            \
+        __m512 b = _mm512_loadu_ps(bias + 16 * j);                                            \
+        for (int s = 0; s < SB; s++) acc[j][s] = b;                                           \
+    }                                                                                         \
+    for (int k = 0; k < K; k++) {                                                             \
+        __m512 w[JB];                                                                         \
+        for (int j = 0; j < JB; j++) w[j] = _mm512_loadu_ps(W + ((size_t)j * K + k) * 16);    \
+        for (int s = 0; s < SB; s++) {                                                        \
+            __m512 xv = _mm512_set1_ps(X[(size_t)s * ldx + k]);                               \
+            for (int j = 0; j < JB; j++) acc[j][s] = _mm512_fmadd_ps(w[j], xv, acc[j][s]);    \
+        }                                                                                     \
+    }                                                                                         \
+    for (int j = 0; j < JB; j++)                                                              \
+        for (int s = 0; s < SB; s++) _mm512_storeu_ps(Y + (size_t)s * ldy + 16 * j, acc[j][s]); \
+}
+F32_TILE(4, 4)
+F32_TILE(1, 4)
+F32_TILE(8, 1)
+F32_TILE(1, 1)
+
+static void gemm_f32(const mat_t *m, const float *X, int ldx, int B, float *Y, int ldy, int nt) {
+    const float *W = (const float *)m->w;
+    int K = m->K, nb = m->Npad / 16;
+    #pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
+    for (int s = 0; s < B - B % 4; s += 4) {
+        int j = 0;
+        for (; j + 4 <= nb; j += 4)
+            f32_tile_4_4(W + (size_t)j * K * 16, K, X + (size_t)s * ldx, ldx, m->bias + 16 * j,
+                         Y + (size_t)s * ldy + 16 * j, ldy);
+        for (; j < nb; j++)
+            f32_tile_1_4(W + (size_t)j * K * 16, K, X + (size_t)s * ldx, ldx, m->bias + 16 * j,
+                         Y + (size_t)s * ldy + 16 * j, ldy);
+    }
+    for (int s = B - B % 4; s < B; s++) {
+        int j = 0;
+        for (; j + 8 <= nb; j += 8)
+            f32_tile_8_1(W + (size_t)j * K * 16, K, X + (size_t)s * ldx, ldx, m->bias + 16 * j,
+                         Y + (size_t)s * ldy + 16 * j, ldy);
+        for (; j < nb; j++)
+            f32_tile_1_1(W + (size_t)j * K * 16, K, X + (size_t)s * ldx, ldx, m->bias + 16 * j,
+                         Y + (size_t)s * ldy + 16 * j, ldy);
+    }
+}
+
+/* ---- int8 weights x u8 activations, int32 accumulate (vpdpbusd) ---- */
+#define S8_TILE(JB, SB)                                                                       \
+static void s8_tile_##JB##_##SB(const int8_t *W, int KG, const uint8_t *U, int ldu,           \
+                                const float *us, const mat_t *m, int j0, float *Y, int ldy) { \
+    __m512i acc[JB][SB];                                                                      \
+    for (int j = 0; j < JB; j++)                                                              \
+        for (int s = 0; s < SB; s++) acc[j][s] = _mm512_setzero_si512();                      \
+    for (int g = 0; g < KG; g++) {                                                            \
+        __m512i w[JB];                                                                        \
+        for (int j = 0; j < JB; j++)                                                          \
+            w[j] = _mm512_loadu_si512((const void *)(W + ((size_t)j * KG + g) * 64));         \
+        for (int s = 0; s < SB; s++) {                                                        \
+            int32_t four;                                                                     \
+            memcpy(&four, U + (size_t)s * ldu + 4 * g, 4);                                    \
+            __m512i xv = _mm512_set1_epi32(four);                                             \
+            for (int j = 0; j < JB; j++) acc[j][s] = _mm512_dpbusd_epi32(acc[j][s], xv, w[j]); \
+        }                                                                                     \
+    }                                                                                         \
+    for (int j = 0; j < JB; j++) {                                                            \
+        int col = 16 * (j0 + j);                                                              \
+        __m512i rs = _mm512_loadu_si512((const void *)(m->rowsum + col));                     \
+        __m512 ws = _mm512_loadu_ps(m->scale + col), b = _mm512_loadu_ps(m->bias + col);     \
+        for (int s = 0; s < SB; s++) {                                                        \
+            __m512 v = _mm512_cvtepi32_ps(_mm512_sub_epi32(acc[j][s], rs));                   \
+            v = _mm512_fmadd_ps(v, _mm512_mul_ps(ws, _mm512_set1_ps(us[s])), b);              \
+            _mm512_storeu_ps(Y + (size_t)s * ldy + col, v);                                   \
+        }                                                                                     \
+    }                                                                                         \
+}
+S8_TILE(4, 4)
+S8_TILE(1, 4)
+S8_TILE(8, 1)
+S8_TILE(1, 1)
+
+/* per-row symmetric quantization of X (B, K) to u8 with offset 128, zero padding to Kpad */
+static void quantize_rows(const float *X, int ldx, int B, int K, int Kpad, uint8_t *U, float *us) {
+    for (int s = 0; s < B; s++) {
+        const float *x = X + (size_t)s * ldx;
+        float amax = 0.0f;
+        for (int k = 0; k < K; k++) amax = fmaxf(amax, fabsf(x[k]));
+        float scale = amax > 0.0f ? amax / 127.0f : 1.0f, inv = 1.0f / scale;
+        uint8_t *u = U + (size_t)s * Kpad;
+        for (int k = 0; k < K; k++) u[k] = (uint8_t)((int)nearbyintf(x[k] * inv) + 128);
+        for (int k = K; k < Kpad; k++) u[k] = 128;
+        us[s] = scale;
+    }
+}
+
+static void gemm_s8(const mat_t *m, const float *X, int ldx, int B, float *Y, int ldy,
+                    uint8_t *U, float *us, int nt) {
+    quantize_rows(X, ldx, B, m->K, m->Kpad, U, us);
+    const int8_t *W = (const int8_t *)m->w;
+    int KG = m->Kpad / 4, nb = m->Npad / 16, ldu = m->Kpad;
+    #pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
+    for (int s = 0; s < B - B % 4; s += 4) {
+        int j = 0;
+        for (; j + 4 <= nb; j += 4)
+            s8_tile_4_4(W + (size_t)j * KG * 64, KG, U + (size_t)s * ldu, ldu, us + s, m, j,
+                        Y + (size_t)s * ldy, ldy);
+        for (; j < nb; j++)
+            s8_tile_1_4(W + (size_t)j * KG * 64, KG, U + (size_t)s * ldu, ldu, us + s, m, j,
+                        Y + (size_t)s * ldy, ldy);
+    }
+    for (int s = B - B % 4; s < B; s++) {
+        int j = 0;
+        for (; j + 8 <= nb; j += 8)
+            s8_tile_8_1(W + (size_t)j * KG * 64, KG, U + (size_t)s * ldu, ldu, us + s, m, j,
+                        Y + (size_t)s * ldy, ldy);
+        for (; j < nb; j++)
+            s8_tile_1_1(W + (size_t)j * KG * 64, KG, U + (size_t)s * ldu, ldu, us + s, m, j,
+                        Y + (size_t)s * ldy, ldy);
+    }
+}
+
+static void gemm(const model_t *md, const mat_t *m, const float *X, int ldx, int B, float *Y) {
+    if (m->int8)
+        gemm_s8(m, X, ldx, B, Y, m->Npad, md->u, md->uscale, md->threads);
+    else
+        gemm_f32(m, X, ldx, B, Y, m->Npad, md->threads);
+}
+
+/* ---- activations: exp from a range reduction and a polynomial, so loops vectorize ---- */
+static inline float fexp(float x) {
+    x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
+    float n = floorf(x * 1.44269504f + 0.5f);
+    float r = x - n * 0.693359375f + n * 2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r * r + r + 1.0f;
+    int32_t bits = ((int32_t)n + 127) << 23;
+    float scale;
+    memcpy(&scale, &bits, 4);
+    return p * scale;
+}
+static inline float fsigmoid(float x) { return 1.0f / (1.0f + fexp(-x)); }
+static inline float ftanh(float x) { return 2.0f / (1.0f + fexp(-2.0f * x)) - 1.0f; }
+
+static void cell(const model_t *md, int B, int l, const float *gx, const float *gh, int ld,
+                 const io_t *io) {
+    int H = md->hidden, LH = md->layers * md->hidden;
+    for (int s = 0; s < B; s++) {
+        const float *a = gx + (size_t)s * ld, *r = gh + (size_t)s * ld;
+        const float *h = io->h_in + (size_t)s * LH + l * H;
+        float *ho = io->h_out + (size_t)s * LH + l * H;
+        if (md->cell == 2) {
+            const float *c = io->c_in + (size_t)s * LH + l * H;
+            float *co = io->c_out + (size_t)s * LH + l * H;
+            for (int k = 0; k < H; k++) {
+                float i = fsigmoid(a[k] + r[k]), f = fsigmoid(a[H + k] + r[H + k]);
+                float g = ftanh(a[2 * H + k] + r[2 * H + k]), o = fsigmoid(a[3 * H + k] + r[3 * H + k]);
+                float cn = f * c[k] + i * g;
+                co[k] = cn;
+                ho[k] = o * ftanh(cn);
+            }
+        } else if (md->cell == 3) {
+            for (int k = 0; k < H; k++) {
+                float rg = fsigmoid(a[k] + r[k]), z = fsigmoid(a[H + k] + r[H + k]);
+                float n = ftanh(a[2 * H + k] + rg * r[2 * H + k]);
+                ho[k] = (1.0f - z) * n + z * h[k];
+            }
+        } else if (md->cell == 1) {
+            for (int k = 0; k < H; k++) ho[k] = fmaxf(a[k] + r[k], 0.0f);
+        } else {
+            for (int k = 0; k < H; k++) ho[k] = ftanh(a[k] + r[k]);
+        }
+    }
+}
+
+/* Returns 1 when a float input holds NaN/Inf (and check_finite is set) without stepping. */
+int edgernn_step(const model_t *md, const io_t *io, int check_finite) {
+    int B = io->batch, H = md->hidden, LH = md->layers * md->hidden;
+    const float *inp;
+    int ld;
+    if (md->token) {
+        const int64_t *ids = (const int64_t *)io->x;
+        for (int s = 0; s < B; s++)
+            memcpy(md->xin + (size_t)s * md->input, md->embedding + (size_t)ids[s] * md->input,
+                   sizeof(float) * md->input);
+        inp = md->xin;
+    } else {
+        inp = (const float *)io->x;
+        if (check_finite) {
+            int bad = 0;
+            for (int k = 0; k < B * md->input; k++) bad |= !(fabsf(inp[k]) <= FLT_MAX);
+            if (bad) return 1;
+        }
+    }
+    ld = md->input;
+    for (int l = 0; l < md->layers; l++) {
+        gemm(md, &md->wx[l], inp, ld, B, md->gx);
+        gemm(md, &md->wh[l], io->h_in + l * H, LH, B, md->gh);
+        cell(md, B, l, md->gx, md->gh, md->wx[l].Npad, io);
+        inp = io->h_out + l * H;
+        ld = LH;
+    }
+    gemm(md, &md->head, inp, ld, B, md->gx);
+    for (int s = 0; s < B; s++)
+        for (int o = 0; o < md->output; o++) {
+            float v = md->gx[(size_t)s * md->head.Npad + o];
+            io->y[(size_t)s * md->output + o] = md->sigmoid_out ? fsigmoid(v) : v;
+        }
+    return 0;
+}

@@ -1,0 +1,211 @@
+"""The compiled fused step: ``fused_step.c`` built with the system C compiler, called by ctypes.
+
+The shared library is compiled on first use into a cache directory (``$EDGERNN_CACHE_DIR`` or
+``~/.cache/edgernn``), keyed by the source, compiler and CPU, with ``-O3 -march=native``. It needs
+AVX-512 with VNNI; where it cannot be built, ``kernel_status`` says why and the numpy backend
+falls back to its reference path. Weights are packed once per model; each (state, batch) pairing
+gets a prebuilt call record so a step costs one ctypes call.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import hashlib
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+
+from .. import weights
+from ..errors import BackendUnavailableError, InputError
+
+SOURCE = Path(__file__).with_name("fused_step.c")
+MAXL = 8
+CELL_CODES = {("rnn", "tanh"): 0, ("rnn", "relu"): 1, ("lstm", "tanh"): 2, ("gru", "tanh"): 3}
+
+
+class Mat(ctypes.Structure):
+    _fields_ = [("w", ctypes.c_void_p), ("scale", ctypes.c_void_p), ("rowsum", ctypes.c_void_p),
+                ("bias", ctypes.c_void_p), ("K", ctypes.c_int32), ("Kpad", ctypes.c_int32),
+                ("Npad", ctypes.c_int32), ("int8", ctypes.c_int32)]
+
+
+class Model(ctypes.Structure):
+    _fields_ = [(n, ctypes.c_int32) for n in ("cell", "layers", "hidden", "input", "output",
+                                              "sigmoid_out", "token", "max_batch", "threads")]
+    _fields_ += [("embedding", ctypes.c_void_p), ("wx", Mat * MAXL), ("wh", Mat * MAXL),
+                 ("head", Mat)]
+    _fields_ += [(n, ctypes.c_void_p) for n in ("gx", "gh", "xin", "uscale", "u")]
+
+
+class IO(ctypes.Structure):
+    _fields_ = [(n, ctypes.c_void_p) for n in ("x", "h_in", "c_in", "h_out", "c_out", "y")]
+    _fields_ += [("batch", ctypes.c_int32)]
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("EDGERNN_CACHE_DIR", Path.home() / ".cache" / "edgernn"))
+
+
+def _cpu_flags() -> set[str]:
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+@functools.lru_cache(maxsize=1)
+def _library() -> ctypes.CDLL:
+    flags = _cpu_flags()
+    if not {"avx512f", "avx512_vnni"} <= flags:
+        raise BackendUnavailableError("the CPU lacks AVX-512 VNNI")
+    compiler = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
+    if not compiler:
+        raise BackendUnavailableError("no C compiler found (install gcc or set CC)")
+    cmd = [compiler, "-O3", "-march=native", "-fopenmp", "-fno-math-errno", "-shared", "-fPIC"]
+    key = hashlib.sha256(SOURCE.read_bytes() + " ".join(cmd).encode()
+                         + " ".join(sorted(flags)).encode()).hexdigest()[:16]
+    lib = cache_dir() / "kernels" / f"fused_step-{key}.so"
+    if not lib.exists():
+        lib.parent.mkdir(parents=True, exist_ok=True)
+        tmp = lib.with_suffix(f".{os.getpid()}.tmp")
+        try:
+            result = subprocess.run([*cmd, str(SOURCE), "-o", str(tmp), "-lm"],
+                                    capture_output=True, text=True, timeout=120)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise BackendUnavailableError(f"cannot run {compiler}: {exc}") from exc
+        if result.returncode:
+            raise BackendUnavailableError(f"compiling {SOURCE.name} failed: {result.stderr[-500:]}")
+        os.replace(tmp, lib)
+    cdll = ctypes.CDLL(str(lib))
+    cdll.edgernn_step.restype = ctypes.c_int
+    return cdll
+
+
+def kernel_status() -> tuple[bool, str]:
+    """(usable, reason): whether the fused kernel builds and loads on this machine."""
+    try:
+        _library()
+    except (BackendUnavailableError, OSError) as exc:
+        return False, str(exc)
+    return True, "built"
+
+
+def _pad(n: int, m: int) -> int:
+    return -(-n // m) * m
+
+
+class FusedStep:
+    """Packed weights of one model variant and the call into the compiled step."""
+
+    def __init__(self, spec, threads: int = 1):
+        c = spec.config
+        if c.num_layers > MAXL:
+            raise BackendUnavailableError(f"the fused kernel handles up to {MAXL} layers")
+        self._lib = _library()
+        self.config = c
+        self._keep = []  # arrays the C struct points into
+        t = spec.tensors
+        m = Model(cell=CELL_CODES[(c.cell, c.nonlinearity)], layers=c.num_layers,
+                  hidden=c.hidden_size, input=c.input_size, output=c.output_size,
+                  sigmoid_out=int(c.output_activation == "sigmoid"), token=int(c.token_input),
+                  threads=threads)
+        if c.token_input:
+            m.embedding = self._ptr(weights.decode(t, "embedding.weight"))
+        self.int8 = False
+        for k in range(c.num_layers):
+            m.wx[k] = self._mat(t, f"rnn.weight_ih_l{k}", f"rnn.bias_ih_l{k}")
+            m.wh[k] = self._mat(t, f"rnn.weight_hh_l{k}", f"rnn.bias_hh_l{k}")
+        m.head = self._mat(t, "head.weight", "head.bias")
+        self._model = m
+        self._model_ref = ctypes.byref(m)
+        self._npad = max([m.head.Npad] + [m.wx[k].Npad for k in range(c.num_layers)])
+        self._kpad = max([m.head.Kpad] + [max(m.wx[k].Kpad, m.wh[k].Kpad)
+                                           for k in range(c.num_layers)])
+        self._scratch = []
+        self._grow(1)
+        self._calls: dict = {}
+
+    def describe(self) -> str:
+        return "fused C kernel, int8 VNNI" if self.int8 else "fused C kernel, fp32"
+
+    def _ptr(self, a: np.ndarray) -> int:
+        self._keep.append(a)
+        return a.ctypes.data
+
+    def _mat(self, tensors, name: str, bias_name: str) -> Mat:
+        kind = weights.encoding_of(tensors, name)
+        bias = weights.decode(tensors, bias_name)
+        if kind.endswith("int8"):
+            q, scale = weights.decode_int8(tensors, name)
+            n, k = q.shape
+            npad, kpad = _pad(n, 16), _pad(k, 4)
+            qp = np.zeros((npad, kpad), np.int8)
+            qp[:n, :k] = q
+            packed = np.ascontiguousarray(qp.reshape(npad // 16, 16, kpad // 4, 4).transpose(0, 2, 1, 3))
+            rowsum = (128 * qp.astype(np.int32).sum(1)).astype(np.int32)
+            sp = np.ones(npad, np.float32)
+            sp[:n] = scale
+            self.int8 = True
+            mat = Mat(w=self._ptr(packed), scale=self._ptr(sp), rowsum=self._ptr(rowsum),
+                      K=k, Kpad=kpad, Npad=npad, int8=1)
+        else:
+            w = weights.decode(tensors, name)
+            n, k = w.shape
+            npad = _pad(n, 16)
+            wp = np.zeros((npad, k), np.float32)
+            wp[:n] = w
+            packed = np.ascontiguousarray(wp.reshape(npad // 16, 16, k).transpose(0, 2, 1))
+            mat = Mat(w=self._ptr(packed), K=k, Kpad=_pad(k, 4), Npad=npad, int8=0)
+        bp = np.zeros(mat.Npad, np.float32)
+        bp[:n] = bias
+        mat.bias = self._ptr(bp)
+        return mat
+
+    def _grow(self, batch: int) -> None:
+        c, m = self.config, self._model
+        self._scratch = [np.zeros((batch, self._npad), np.float32) for _ in range(2)]
+        self._scratch += [np.zeros((batch, max(c.input_size, 1)), np.float32),
+                          np.zeros(batch, np.float32), np.zeros((batch, self._kpad), np.uint8)]
+        m.gx, m.gh, m.xin, m.uscale, m.u = (a.ctypes.data for a in self._scratch)
+        m.max_batch = batch
+
+    def _call(self, batch: int, state_in: dict, state_out: dict):
+        key = (id(state_in), id(state_out), batch)
+        entry = self._calls.get(key)
+        if entry is not None and entry[1] is state_in["h"] and entry[2] is state_out["h"]:
+            return entry
+        for t in (*state_in.values(), *state_out.values()):
+            if not t.flags.c_contiguous:
+                raise InputError("state tensors must be C-contiguous")
+        if batch > self._model.max_batch:
+            self._grow(batch)
+        c = self.config
+        xbuf = np.zeros((batch,) if c.token_input else (batch, c.input_size),
+                        np.int64 if c.token_input else np.float32)
+        ybuf = np.zeros((batch, c.output_size), np.float32)
+        io = IO(x=xbuf.ctypes.data, h_in=state_in["h"].ctypes.data,
+                h_out=state_out["h"].ctypes.data, y=ybuf.ctypes.data, batch=batch)
+        if c.cell == "lstm":
+            io.c_in, io.c_out = state_in["c"].ctypes.data, state_out["c"].ctypes.data
+        if len(self._calls) >= 64:
+            self._calls.clear()
+        # the entry holds the dicts and arrays, so their ids and addresses stay valid
+        entry = (ctypes.byref(io), state_in["h"], state_out["h"], xbuf, ybuf, io,
+                 state_in, state_out)
+        self._calls[key] = entry
+        return entry
+
+    def step(self, x, state_in, state_out, check_finite: bool, nan_message) -> np.ndarray:
+        entry = self._call(x.shape[0], state_in, state_out)
+        np.copyto(entry[3], x)
+        if self._lib.edgernn_step(self._model_ref, entry[0], int(check_finite)):
+            raise InputError(nan_message())
+        return entry[4]

@@ -1,0 +1,192 @@
+"""``load`` a bundle and step it: :class:`StreamingModel`, one model serving many states.
+
+``model.step(x)`` advances the model's own default state; ``model.step(x, state=s)`` advances any
+:class:`State` made by ``model.new_state()``; ``model.step_batch(xs, state)`` advances a batch of
+streams in one call. Preprocessing recorded in the bundle (input scaler, target scaler,
+vocabulary) is applied unless ``preprocess=False``.
+
+Thread safety: a model may not be stepped from two threads at once (backends reuse buffers); a
+concurrent call raises :class:`StreamError` rather than blocking or corrupting state. Use one
+model per thread, or a :class:`~edgernn.runtime.pool.StreamPool` fed from one thread.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import numpy as np
+
+from .backends import create
+from .backends.base import ModelSpec
+from .bundle import Bundle, read_bundle
+from .errors import InputError, NotStreamableError, StreamError
+from .state import State
+
+
+class StreamingModel:
+    """A bundle variant ready to step; see the module docstring."""
+
+    def __init__(self, bundle: Bundle, variant: str, backend, preprocess: bool = True):
+        self.bundle = bundle
+        self.variant = variant
+        self.backend = backend
+        self.config = backend.config
+        pre = bundle.preprocessing if preprocess else {}
+        self._mean = _vector(pre, "input_mean", np.float32)
+        self._inv_std = None if "input_std" not in pre else 1.0 / _vector(pre, "input_std", np.float32)
+        self._scale_y = self.config.task == "regression"
+        self._y_mean = _vector(pre, "target_mean", np.float32) if self._scale_y else None
+        self._y_std = _vector(pre, "target_std", np.float32) if self._scale_y else None
+        self.vocabulary = list(pre.get("vocabulary") or []) or None
+        self._ids = {tok: i for i, tok in enumerate(self.vocabulary or [])}
+        self._state = self.new_state()
+        self._lock = threading.Lock()
+        self._closed = False
+
+    # ---- states ----
+    def new_state(self, batch: int = 1) -> State:
+        """A zero state for ``batch`` streams, independent of every other state."""
+        c = self.config
+        return State(c.state_names, batch, c.num_layers, c.hidden_size)
+
+    @property
+    def state(self) -> State:
+        """A snapshot of the default state (a copy: later steps do not change it)."""
+        return self._state.copy()
+
+    @state.setter
+    def state(self, value: State | dict) -> None:
+        self._state.load(value.tensors if isinstance(value, State) else value)
+
+    def reset(self) -> None:
+        """Zero the default state (the only way it is ever reset)."""
+        self._state.reset()
+
+    # ---- stepping ----
+    def step(self, x, state: State | None = None) -> np.ndarray:
+        """One sample in, one output vector (O,) out; advances ``state`` (default: the model's)."""
+        state = self._state if state is None else state
+        if state.batch != 1:
+            raise InputError(f"step() takes a state of batch 1, this one has {state.batch}; "
+                             "use step_batch()")
+        return self._advance(self._one(x), state)[0]
+
+    def step_batch(self, xs, state: State) -> np.ndarray:
+        """One sample per stream, (batch, F) or (batch,) token ids -> (batch, O)."""
+        xs = self._many(xs)
+        if xs.shape[0] != state.batch:
+            raise InputError(f"{xs.shape[0]} samples for a state of {state.batch} streams")
+        return self._advance(xs, state)
+
+    def run(self, chunk, state: State | None = None) -> np.ndarray:
+        """Step every sample of ``chunk`` (T, F) or (T,) in order -> (T, O); same as stepping."""
+        chunk = np.asarray(chunk) if not isinstance(chunk, np.ndarray) else chunk
+        if chunk.ndim != len(self.backend.input_shape) + 1:
+            raise InputError(f"run() takes a chunk of shape (T, *{self.backend.input_shape}), "
+                             f"got {chunk.shape}")
+        out = np.empty((chunk.shape[0], self.config.output_size), np.float32)
+        for t in range(chunk.shape[0]):
+            out[t] = self.step(chunk[t], state)
+        return out
+
+    def stream(self, samples: Iterable, state: State | None = None) -> Iterator[np.ndarray]:
+        """Yield one output per sample of ``samples``, stepping lazily."""
+        for x in samples:
+            yield self.step(x, state)
+
+    def _advance(self, xs: np.ndarray, state: State) -> np.ndarray:
+        if self._closed:
+            raise StreamError("this model is closed; load the bundle again")
+        if not self._lock.acquire(blocking=False):
+            raise StreamError("this model is being stepped from another thread; use one model "
+                              "per thread (load() again) or feed a StreamPool from one thread")
+        try:
+            y = self.backend.step(xs, state.tensors, state.spare)
+            state.swap()
+        finally:
+            self._lock.release()
+        if self._y_std is not None:
+            return y * self._y_std + self._y_mean
+        if self._y_mean is not None:
+            return y + self._y_mean
+        return y.copy()
+
+    # ---- input conversion (no broadcasting) ----
+    def _one(self, x) -> np.ndarray:
+        if self.config.token_input:
+            return self._many(np.asarray([self.token_id(x)]))
+        x = x if isinstance(x, np.ndarray) else np.asarray(x)
+        if x.shape != self.backend.input_shape:
+            raise InputError(f"x must have shape {self.backend.input_shape}, got {x.shape}")
+        return self._many(x[None])
+
+    def _many(self, xs) -> np.ndarray:
+        xs = xs if isinstance(xs, np.ndarray) else np.asarray(xs)
+        if self.config.token_input:
+            if xs.dtype.kind not in "iu":
+                raise InputError(f"token ids must be integers, got {xs.dtype}")
+            return xs.astype(np.int64, copy=False)
+        if xs.dtype.kind != "f":
+            raise InputError(f"x must be float32 (or float64), got {xs.dtype}")
+        if xs.dtype != np.float32:
+            xs = xs.astype(np.float32)
+        if self._mean is not None:
+            xs = xs - self._mean
+        if self._inv_std is not None:
+            xs = xs * self._inv_std
+        return xs
+
+    def token_id(self, token) -> int:
+        """The id of ``token`` (a vocabulary string or an int id)."""
+        if isinstance(token, str):
+            if token not in self._ids:
+                raise InputError(f"token {token!r} is not in the vocabulary")
+            return self._ids[token]
+        if isinstance(token, (bool, np.bool_)) or not isinstance(token, (int, np.integer)) and not (
+                isinstance(token, np.ndarray) and token.shape == () and token.dtype.kind in "iu"):
+            raise InputError(f"a token model steps token ids (int) or strings, got {token!r}")
+        return int(token)
+
+    def close(self) -> None:
+        """Release the backend; later steps raise :class:`StreamError`."""
+        if not self._closed:
+            self._closed = True
+            self.backend.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __repr__(self) -> str:
+        c = self.config
+        return (f"StreamingModel({c.cell} {c.num_layers}x{c.hidden_size}, variant={self.variant!r},"
+                f" backend={self.backend.describe()!r})")
+
+
+def _vector(pre: dict, key: str, dtype) -> np.ndarray | None:
+    return None if pre.get(key) is None else np.asarray(pre[key], dtype)
+
+
+def load(bundle: str | os.PathLike | Bundle, backend: str = "auto", variant: str = "fp32",
+         threads: int = 1, preprocess: bool = True, nan_policy: str = "raise",
+         **options) -> StreamingModel:
+    """Load a bundle (directory, .zip, or :class:`Bundle`) for streaming.
+
+    ``backend``: ``auto`` (fastest usable), ``numpy``, ``onnxruntime``, ``tensorrt`` or ``torch``;
+    ``options`` go to that backend (e.g. ``kernel="numpy"``, ``device="cuda"``).
+    """
+    if not isinstance(bundle, Bundle):
+        bundle = read_bundle(Path(bundle))
+    config = bundle.config_for(variant)
+    if not config.streamable:
+        raise NotStreamableError(
+            f"{bundle.path}: a bidirectional {config.cell} needs the whole sequence and cannot be "
+            "stepped one sample at a time; export it as a sequence graph instead")
+    spec = ModelSpec(bundle, variant, config, bundle.tensors(variant))
+    engine = create(backend, spec, nan_policy=nan_policy, threads=threads, **options)
+    return StreamingModel(bundle, variant, engine, preprocess)
