@@ -1,0 +1,19 @@
+"""edgernn.converters: torch model -> verified ONNX (sequence + step), TensorRT and Triton exports.
+
+``export_bundle(bundle_dir, formats, variants, target, max_streams)`` is the one entry point the
+CLI uses; the builders and checks below are public for custom pipelines.
+"""
+
+from .export import FORMATS, export_bundle, export_variant
+from .onnx_sequence import build_sequence_graph
+from .onnx_step import build_step_graph
+from .spec import METADATA_KEY, ExportSpec, Tolerance
+from .targets import TARGETS, get_target
+from .trt_compat import check as check_tensorrt_compat
+from .verify import verify_sequence, verify_step
+
+__all__ = [
+    "FORMATS", "METADATA_KEY", "TARGETS", "ExportSpec", "Tolerance", "build_sequence_graph",
+    "build_step_graph", "check_tensorrt_compat", "export_bundle", "export_variant", "get_target",
+    "verify_sequence", "verify_step",
+]

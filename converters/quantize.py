@@ -1,0 +1,35 @@
+"""Weight MatMuls in the precision the bundle stores them: the int8 path of the step graph.
+
+int8 (and sparse int8) matrices become int8 initializers with their per-row scales from the
+bundle (``decode_int8``, never re-quantized) and a weight-only ``DequantizeLinear`` (per-channel,
+``axis=1``, zero point 0) feeding ``MatMul``: legal for onnxruntime and for TensorRT >= 10
+(weight-only quantization). fp16 matrices are fp16 initializers cast to fp32.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from edgernn.runtime import weights as W
+from onnx import TensorProto
+
+from .graph import GraphBuilder
+
+
+def matmul_weight(g: GraphBuilder, x: str, entries: dict[str, np.ndarray], name: str) -> str:
+    """``x @ name.T`` with the weight stored as the bundle encodes it."""
+    tag = name.replace(".", "_")
+    kind = W.encoding_of(entries, name)
+    if kind.endswith("int8"):
+        q, scale = W.decode_int8(entries, name)
+        w = g.op(
+            "DequantizeLinear",
+            [g.const(f"{tag}_q", np.ascontiguousarray(q.T)), g.const(f"{tag}_scale", scale),
+             g.const(f"{tag}_zero", np.zeros_like(scale, dtype=np.int8))],
+            f"{tag}_dq", axis=1,
+        )
+    elif kind.endswith("fp16"):
+        half = np.ascontiguousarray(W.decode(entries, name).T.astype(np.float16))
+        w = g.op("Cast", [g.const(f"{tag}_fp16", half)], f"{tag}_cast", to=TensorProto.FLOAT)
+    else:
+        w = g.const(f"{tag}_t", np.ascontiguousarray(W.decode(entries, name).T))
+    return g.op("MatMul", [x, w], f"{tag}_matmul")

@@ -1,0 +1,175 @@
+"""Verification of every export before it is written (Optimum-style, in a fixed order).
+
+onnx.checker; then graph input/output names, dynamic axes, output shapes and values (max abs /
+mean abs per output) of onnxruntime against the torch model holding the variant's weights; then
+the streaming contract: the step graph stepped over ``steps`` samples reproduces
+``model.step_outputs`` and the sequence graph.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import torch
+
+from edgernn.models import RecurrentModel, state_from_batch_first, state_to_batch_first
+
+from .spec import ExportSpec
+
+STEPS = 1000
+
+
+def session(model: onnx.ModelProto):
+    import onnxruntime as ort
+
+    return ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+
+
+def sample_x(spec: ExportSpec, batch: int, steps: int, rng: np.random.Generator) -> np.ndarray:
+    c = spec.config
+    if c.token_input:
+        return rng.integers(0, c.vocab_size, size=(batch, steps), dtype=np.int64)
+    return rng.standard_normal((batch, steps, c.input_size)).astype(np.float32)
+
+
+def diff(expected: np.ndarray, actual: np.ndarray) -> dict:
+    err = np.abs(np.asarray(expected, np.float64) - np.asarray(actual, np.float64))
+    return {"max_abs": float(err.max(initial=0.0)),
+            "mean_abs": float(err.mean()) if err.size else 0.0}
+
+
+def check_interface(model: onnx.ModelProto, inputs: list[str], outputs: list[str],
+                    dynamic: dict[str, list[int]]) -> list[str]:
+    """Names, then dynamic axes: the problems found, in that order."""
+    problems = []
+    got_in = [i.name for i in model.graph.input]
+    got_out = [o.name for o in model.graph.output]
+    if got_in != inputs or got_out != outputs:
+        problems.append(f"names: inputs {got_in} outputs {got_out}, expected {inputs} {outputs}")
+        return problems
+    for value in [*model.graph.input, *model.graph.output]:
+        dims = value.type.tensor_type.shape.dim
+        for axis in dynamic.get(value.name, [0]):
+            if axis >= len(dims) or not dims[axis].dim_param:
+                problems.append(f"axes: {value.name} axis {axis} is not dynamic")
+    return problems
+
+
+def compare(expected: dict, actual: dict, atol: float, problems: list[str], where: str) -> dict:
+    """Shapes, then values, per output; appends to ``problems`` and returns the figures."""
+    figures = {}
+    for name, ref in expected.items():
+        got = actual[name]
+        if got.shape != ref.shape:
+            problems.append(f"{where}: shape of {name} is {got.shape}, expected {ref.shape}")
+            continue
+        figures[name] = diff(ref, got)
+        if not figures[name]["max_abs"] <= atol:
+            problems.append(f"{where}: {name} max abs {figures[name]['max_abs']:.3g} > {atol:g}")
+    return figures
+
+
+@torch.no_grad()
+def torch_step(model: RecurrentModel, spec: ExportSpec, x: np.ndarray, states: dict) -> dict:
+    """One step of the torch model from given batch-first states, named like the step graph."""
+    cell = spec.config.cell
+    torch_state = state_from_batch_first({n.split("_")[1]: v for n, v in states.items()}, cell)
+    out, new = model.features(torch.from_numpy(x)[:, None], state=torch_state)
+    y = model.activate(model.head(out[:, 0])).numpy()
+    return {"y": y, **{f"state_{n}_out": v for n, v in state_to_batch_first(new, cell).items()}}
+
+
+@torch.no_grad()
+def torch_sequence(model: RecurrentModel, spec: ExportSpec, x: np.ndarray) -> dict:
+    cell = spec.config.cell
+    out, state = model.features(torch.from_numpy(x))
+    head = model._last_step(out, None) if spec.config.head == "last" else out
+    y = model.activate(model.head(head)).numpy()
+    return {"y": y, **{f"state_{n}_out": v for n, v in state_to_batch_first(state, cell).items()}}
+
+
+def run(sess, feeds: dict) -> dict:
+    names = [o.name for o in sess.get_outputs()]
+    return dict(zip(names, sess.run(None, feeds)))
+
+
+def verify_sequence(graph: onnx.ModelProto, model: RecurrentModel, spec: ExportSpec,
+                    seed: int = 0) -> dict:
+    """onnxruntime vs torch on two (batch, time) shapes, checking the dynamic axes work."""
+    problems = _checker(graph)
+    outputs = [t.name for t in spec.sequence_outputs()]
+    dynamic = {"x": [0, 1], **({"y": [0, 1]} if spec.config.head == "every" else {})}
+    problems += check_interface(graph, ["x"], outputs, dynamic)
+    figures = {}
+    if not problems:
+        sess, rng = session(graph), np.random.default_rng(seed)
+        for batch, steps in ((2, 7), (3, 13)):
+            x = sample_x(spec, batch, steps, rng)
+            where = f"sequence {batch}x{steps}"
+            figures[where] = compare(torch_sequence(model, spec, x), run(sess, {"x": x}),
+                                     spec.tolerance.max_abs, problems, where)
+    return _report(figures, problems, max_abs=_max(figures))
+
+
+def verify_step(graph: onnx.ModelProto, model: RecurrentModel, spec: ExportSpec,
+                sequence: onnx.ModelProto | None = None, steps: int = STEPS, batch: int = 2,
+                seed: int = 0) -> dict:
+    """One step from random states vs torch, then ``steps`` streamed steps vs torch and the
+    sequence graph (the drift)."""
+    problems = _checker(graph)
+    inputs, outputs = spec.step_inputs(), spec.step_outputs()
+    problems += check_interface(graph, [t.name for t in inputs], [t.name for t in outputs], {})
+    if problems:
+        return _report({}, problems)
+    tol, sess, rng = spec.tolerance, session(graph), np.random.default_rng(seed)
+    states = {t.name: rng.uniform(-0.9, 0.9, (batch, *t.shape)).astype(np.float32)
+              for t in inputs[1:]}
+    x = sample_x(spec, batch, 1, rng)[:, 0]
+    one = compare(torch_step(model, spec, x, states), run(sess, {"x": x, **states}),
+                  tol.max_abs, problems, "one step")
+
+    xs = sample_x(spec, batch, steps, rng)
+    states = {t.name: np.zeros((batch, *t.shape), np.float32) for t in inputs[1:]}
+    ys = []
+    for t in range(steps):
+        out = run(sess, {"x": xs[:, t], **states})
+        ys.append(out["y"])
+        states = {t.name: out[t.name.replace("_in", "_out")] for t in inputs[1:]}
+    streamed = {"y": np.stack(ys, axis=1),
+                **{t.name.replace("_in", "_out"): v for t, v in zip(inputs[1:], states.values())}}
+    with torch.no_grad():
+        every = model.step_outputs(torch.from_numpy(xs)).numpy()
+    stream = compare({**torch_sequence(model, spec, xs), "y": every}, streamed, tol.drift,
+                     problems, f"{steps}-step stream vs torch")
+    figures = {"one step": one, f"{steps}-step stream vs torch": stream}
+    if sequence is not None:
+        seq = run(session(sequence), {"x": xs})
+        last = streamed["y"] if spec.config.head == "every" else streamed["y"][:, -1]
+        where = f"{steps}-step stream vs sequence graph"
+        figures[where] = compare(seq, {**streamed, "y": last}, tol.drift, problems, where)
+    drift = max(v["max_abs"] for k, f in figures.items() if k != "one step" for v in f.values())
+    return _report(figures, problems, max_abs=_max({"one step": one}), drift=drift, steps=steps)
+
+
+def _checker(graph: onnx.ModelProto) -> list[str]:
+    try:
+        onnx.checker.check_model(graph, full_check=True)
+    except onnx.checker.ValidationError as exc:
+        return [f"onnx.checker: {str(exc).splitlines()[0]}"]
+    return []
+
+
+def _max(figures: dict) -> float:
+    return max((v["max_abs"] for f in figures.values() for v in f.values()), default=0.0)
+
+
+def _report(figures: dict, problems: list[str], **summary) -> dict:
+    return {"passed": not problems, **summary, "outputs": figures, "problems": problems}
+
+
+@torch.no_grad()
+def compression_cost(model: RecurrentModel, reference: RecurrentModel, spec: ExportSpec,
+                     steps: int = STEPS, batch: int = 2, seed: int = 0) -> dict:
+    """Per-step output difference of a variant's model from the fp32 model over a stream."""
+    x = torch.from_numpy(sample_x(spec, batch, steps, np.random.default_rng(seed)))
+    return diff(reference.step_outputs(x).numpy(), model.step_outputs(x).numpy())
