@@ -6,24 +6,36 @@ written (``update_bundle``) and recorded under ``manifest["exports"]``.
 
 from __future__ import annotations
 
+import json
 import re
+import tempfile
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import onnx
 from edgernn.runtime import weights as W
 from edgernn.runtime.bundle import Bundle, read_bundle, update_bundle
-from edgernn.runtime.errors import ConfigError, VerificationError
+from edgernn.runtime.errors import (
+    BackendUnavailableError,
+    ConfigError,
+    NotStreamableError,
+    VerificationError,
+)
 
 from edgernn.models import RecurrentModel
 
 from . import trt_compat
+from .jetson import build_plan
 from .onnx_sequence import build_sequence_graph
 from .onnx_step import build_step_graph
 from .spec import OPSET, ExportSpec
 from .targets import get_target
+from .tensorrt import build_engine, settings_for
+from .triton import repository_files
 from .verify import STEPS, compression_cost, verify_sequence, verify_step
 
 FORMATS = ("onnx", "tensorrt", "triton")
+CHECKED = ("sequence", "step", "triton")  # verification records that gate the export
 
 
 @dataclass
@@ -37,13 +49,9 @@ class VariantExport:
     step: onnx.ModelProto | None
     verification: dict = field(default_factory=dict)
 
-    @property
-    def passed(self) -> bool:
-        return all(v.get("passed", True) for v in self.verification.values() if isinstance(v, dict))
-
     def problems(self) -> list[str]:
-        return [f"{self.spec.variant} {k}: {p}" for k, v in self.verification.items()
-                if isinstance(v, dict) for p in v.get("problems", [])]
+        return [f"{self.spec.variant} {k}: {p}" for k in CHECKED
+                for p in self.verification.get(k, {}).get("problems", [])]
 
 
 def parse_list(value, allowed: tuple[str, ...] | None, what: str) -> list[str]:
@@ -78,8 +86,8 @@ def export_variant(bundle: Bundle, variant: str, target: str = "gpu", steps: int
         result.step = build_step_graph(spec, entries, bundle.preprocessing)
         result.verification["step"] = verify_step(result.step, model, spec, sequence, steps,
                                                   seed=seed)
+        # recorded always, enforced for --format tensorrt
         result.verification["trt_compat"] = trt_compat.check(result.step, target)
-        result.verification["trt_compat"]["passed"] = True  # enforced only for TensorRT exports
     if reference is not None and variant != "fp32":
         result.verification["vs_fp32"] = compression_cost(model, reference, spec, steps, 2, seed)
     result.verification["tolerance"] = {"max_abs": spec.tolerance.max_abs,
@@ -89,56 +97,117 @@ def export_variant(bundle: Bundle, variant: str, target: str = "gpu", steps: int
 
 def export_bundle(bundle_dir, formats="onnx", variants="fp32", target: str = "gpu",
                   max_streams: int = 64, steps: int = STEPS, seed: int = 0) -> dict:
-    """Export ``variants`` of a bundle to ``formats``; returns the report (also recorded).
+    """Export ``variants`` of a bundle to ``formats`` (ONNX is always written); returns the report.
 
-    Raises VerificationError (nothing written) when any check fails.
+    Raises VerificationError (nothing written) when any check fails. An engine build that cannot
+    run here (no tensorrt) leaves the ONNX and build plan written and is listed in
+    ``report["errors"]``.
     """
     formats = parse_list(formats, FORMATS, "format")
-    get_target(target)
+    t = get_target(target)
     bundle = read_bundle(bundle_dir)
     variants = parse_list(variants, None, "variant")
     for name in variants:
         bundle.variant(name)
     if max_streams < 1:
         raise ConfigError(f"--max-streams must be >= 1, got {max_streams}")
+    if {"tensorrt", "triton"} & set(formats) and not bundle.config.streamable:
+        raise NotStreamableError(
+            "TensorRT and Triton exports serve the streaming step graph, which a bidirectional "
+            "model does not have; export --format onnx for its sequence graph")
     reference = None
     if "fp32" in bundle.variants and variants != ["fp32"]:
         reference = RecurrentModel.from_numpy(bundle.config_for("fp32"),
                                               W.decode_all(bundle.tensors("fp32")))
     done = [export_variant(bundle, v, target, steps, seed, reference) for v in variants]
     report = {"bundle": str(bundle.path), "target": target, "formats": formats,
-              "variants": {d.spec.variant: d.verification for d in done}, "rows": []}
+              "variants": {d.spec.variant: d.verification for d in done}, "rows": [],
+              "errors": []}
+    files, records = {}, {fmt: {} for fmt in ("onnx", *formats)}
+    for d in done:
+        records["onnx"][d.spec.variant] = _onnx_files(d, files, report["rows"])
+        if "triton" in formats:
+            tfiles, record = repository_files(d.spec, d.entries, d.step, max_streams,
+                                              bundle.preprocessing)
+            d.verification["triton"] = record["verification"]
+            files.update(tfiles)
+            records["triton"][d.spec.variant] = record
+            report["rows"].append(_row("triton", d, "step", len(tfiles[record["model_file"]])))
     problems = [p for d in done for p in d.problems()]
+    problems += [f"{d.spec.variant} TensorRT: {p['node']} ({p['op'] or 'tensor'}): {p['reason']}"
+                 for d in done if "tensorrt" in formats
+                 for p in d.verification["trt_compat"]["problems"]]
     if problems:
         raise VerificationError(
             f"export refused, verification failed: {'; '.join(problems)}", report=report)
-    files, records = {}, {fmt: {} for fmt in ("onnx", *formats)}
-    for d in done:
-        stem = file_stem(d.spec.variant)
-        graphs = {"sequence": d.sequence, "step": d.step}
-        record = {"opset": d.spec.opset, "ir_version": d.spec.ir_version,
-                  "precision": d.spec.precision, "verification": d.verification}
-        for kind, graph in graphs.items():
-            if graph is not None:
-                rel = f"onnx/{stem}-{kind}.onnx"
-                files[rel] = graph.SerializeToString()
-                record[kind] = rel
-                report["rows"].append(_row("onnx", d, kind, len(files[rel])))
-        records["onnx"][d.spec.variant] = record
+    if "tensorrt" in formats:
+        for d in done:
+            info = bundle.variant(d.spec.variant)
+            sparse = info.get("pattern") == "2:4"
+            records["tensorrt"][d.spec.variant] = {
+                target: _tensorrt_files(d, t, max_streams, sparse, files, report)}
     records = {k: v for k, v in records.items() if v}
 
     def patch(manifest: dict) -> None:
         exports = manifest.setdefault("exports", {})
         for fmt, per_variant in records.items():
-            exports.setdefault(fmt, {}).update(per_variant)
+            for variant, record in per_variant.items():
+                if fmt == "tensorrt":
+                    exports.setdefault(fmt, {}).setdefault(variant, {}).update(record)
+                else:
+                    exports.setdefault(fmt, {})[variant] = record
 
     update_bundle(bundle.path, files, patch)
     return report
 
 
-def _row(fmt: str, d: VariantExport, graph: str, size: int) -> dict:
+def _onnx_files(d: VariantExport, files: dict, rows: list) -> dict:
+    stem = file_stem(d.spec.variant)
+    record = {"opset": d.spec.opset, "ir_version": d.spec.ir_version,
+              "precision": d.spec.precision, "verification": d.verification}
+    for kind, graph in (("sequence", d.sequence), ("step", d.step)):
+        if graph is not None:
+            rel = f"onnx/{stem}-{kind}.onnx"
+            files[rel] = graph.SerializeToString()
+            record[kind] = rel
+            rows.append(_row("onnx", d, kind, len(files[rel])))
+    return record
+
+
+def _tensorrt_files(d: VariantExport, t, max_streams: int, sparse: bool, files: dict,
+                    report: dict) -> dict:
+    """Build plan (always) and engine (targets that build here, when tensorrt is present)."""
+    stem = file_stem(d.spec.variant)
+    settings = settings_for(d.spec, t, max_streams, sparse)
+    plan = build_plan(d.spec.variant, stem, f"onnx/{stem}-step.onnx", settings, t)
+    plan_rel = f"tensorrt/{stem}-{t.name}.json"
+    files[plan_rel] = json.dumps(plan, indent=2).encode()
+    record = {"plan": plan_rel, "engine": None, "trt_compat": d.verification["trt_compat"],
+              "status": f"planned: build on the device with `{plan['command']}`"}
+    if t.builds_here:
+        try:
+            with tempfile.TemporaryDirectory() as scratch:
+                cache = Path(scratch) / "timing.cache"
+                engine, build = build_engine(d.step.SerializeToString(), settings, cache)
+                files[settings.timing_cache] = cache.read_bytes()
+            files[plan["engine"]] = engine
+            record.update(engine=plan["engine"], status="built", build=build)
+        except BackendUnavailableError as exc:
+            record["status"] = f"not built: {exc}"
+            report["errors"].append(
+                f"{d.spec.variant}: TensorRT engine not built: {exc}. The ONNX graphs and the "
+                f"build plan {plan_rel} were written; run `{plan['command']}` where TensorRT "
+                "and a GPU are available")
+    size = len(files.get(plan["engine"], b"")) or None
+    report["rows"].append(_row("tensorrt", d, "step", size, record["status"].split(":")[0]))
+    return record
+
+
+def _row(fmt: str, d: VariantExport, graph: str, size: int | None,
+         status: str = "verified") -> dict:
+    """One line of the verification table; TensorRT and Triton serve the verified step graph."""
     v = d.verification.get(graph, {})
     return {"format": fmt, "variant": d.spec.variant, "graph": graph,
             "max_abs": v.get("max_abs"), "drift": v.get("drift"),
             "vs_fp32": d.verification.get("vs_fp32", {}).get("max_abs"), "size_bytes": size,
-            "passed": v.get("passed", True)}
+            "status": status}

@@ -46,7 +46,7 @@ def build_sequence_graph(spec: ExportSpec, model: RecurrentModel,
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the exporter warns about batch_first RNNs and sizes
         torch.onnx.export(
-            SequenceModule(model.eval()), (x,), buf, dynamo=False, opset_version=spec.opset,
+            SequenceModule(model).eval(), (x,), buf, dynamo=False, opset_version=spec.opset,
             input_names=["x"], output_names=outputs, dynamic_axes=axes,
         )
     proto = onnx.load_from_string(buf.getvalue())

@@ -17,15 +17,17 @@ from .graph import GraphBuilder
 from .quantize import matmul_weight
 from .spec import ExportSpec, TensorSpec
 
-CONTROLS = (TensorSpec("READY", "float32", (1,)), TensorSpec("START", "float32", (1,)))
+# Triton sequence-batching controls; CORRID is accepted for routing and not used by the cell.
+CONTROLS = (TensorSpec("START", "float32", (1,)), TensorSpec("READY", "float32", (1,)),
+            TensorSpec("CORRID", "uint64", (1,)))
 
 
 def build_step_graph(spec: ExportSpec, entries: dict[str, np.ndarray],
                      preprocessing: dict | None = None, controls: bool = False) -> onnx.ModelProto:
     """The step graph of ``spec``'s model from a variant's encoded tensors.
 
-    ``controls`` adds Triton's sequence-batching inputs ``START`` (zero the incoming state) and
-    ``READY`` (an empty batch slot keeps its state), each (batch, 1) float32.
+    ``controls`` adds Triton's sequence-batching inputs ``START`` (zero the incoming state),
+    ``READY`` (an empty batch slot keeps its state), each (batch, 1) float32, and ``CORRID``.
     """
     c = spec.config
     if not c.streamable:
