@@ -1,0 +1,99 @@
+"""StreamPool scaling with the number of streams (1…256): LSTM, input 16, hidden 128, fp32 and int8.
+
+Per stream-step cost of one batched ``StreamPool.step`` call over all streams, against torch's
+full-sequence forward batched over the same number of streams (per stream-step), torch LSTMCell
+stepping the batch and onnxruntime's plain ``session.run`` on the batched step graph, all measured
+in the same run for each stream count. Writes results/pool_scaling.{md,json,png}.
+
+    python benchmarks/pool_scaling.py            # about 2 minutes on 2 cores
+    python benchmarks/pool_scaling.py --quick    # seconds, for tests
+"""
+
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import arguments, make_bundle, markdown_table, ratio_to, write_results  # noqa: E402
+
+STREAMS = (1, 4, 16, 64, 256)
+FULLSEQ = "torch full-seq"
+
+
+def main() -> None:
+    args = arguments(__doc__, steps=40_000)
+    from edgernn.runtime import bench
+
+    streams = (1, 8) if args.quick else STREAMS
+    hidden = 16 if args.quick else 128
+    documents, rows = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        path = make_bundle(Path(tmp) / f"lstm{hidden}", hidden, 16, 8 if args.quick else 32)
+        for n in streams:
+            # about the same number of stream-steps per row at every pool size
+            settings = bench.Settings(
+                steps=30 if args.quick else max(20, args.steps // n),
+                warmup=5 if args.quick else 50, threads=args.threads,
+                check_steps=10 if args.quick else 50, seq_len=50 if args.quick else 1000,
+                repeats=2 if args.quick else 5)
+            report, opened = bench.run(path, None, ["fp32", "int8"], [n], settings)
+            doc = report.to_dict(opened)
+            documents.append(doc)
+            for r in doc["rows"]:
+                lat = r["latency_us"] or {}
+                name = r["name"] if r["kind"] == "baseline" else r["engine"]
+                rows.append([n, name, r["variant"], lat.get("p50"), r["per_stream_step_us"],
+                             r["stream_steps_per_s"], r["vs_torch_fullseq"],
+                             ratio_to(doc["rows"], r, "onnxruntime run"), r["contract_error"]])
+    columns = ["streams", "row", "variant", "p50 µs per call", "µs/stream-step", "stream-steps/s",
+               "× torch full-seq", "× ort run", "contract err"]
+    text = markdown_table(columns, rows) + "\n\n" + _headlines(documents, streams)
+    write_results(args.out, "pool_scaling", documents, text)
+    _plot(documents, args.out / "pool_scaling.png")
+
+
+def _headlines(documents: list[dict], streams) -> str:
+    lines = []
+    for n, doc in zip(streams, documents):
+        for r in doc["rows"]:
+            if r["kind"] == "edgernn":
+                lines.append(f"- {n} streams, {r['name']} {r['variant']}: "
+                             f"{r['per_stream_step_us']:.3g} µs per stream-step, "
+                             f"{r['vs_torch_fullseq']:.2f}× torch full-seq batched")
+    return ("Targets (issue 5, 256 streams, H=128): fp32 ≤ 1.0× and int8 ≤ 0.7× torch full-seq "
+            "batched per stream-step.\n\n" + "\n".join(lines))
+
+
+def _plot(documents: list[dict], path: Path) -> None:
+    """µs per stream-step against the number of streams, one line per row."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    series: dict[str, list[tuple[int, float]]] = {}
+    for doc in documents:
+        for r in doc["rows"]:
+            label = f"{r['name']} · {r['variant']}"
+            series.setdefault(label, []).append((r["streams"], r["per_stream_step_us"]))
+    fig, ax = plt.subplots(figsize=(8, 5))
+    for label, points in sorted(series.items()):
+        xs, ys = zip(*points)
+        style = "--" if label.startswith(FULLSEQ) else "-"
+        ax.plot(xs, ys, style, marker="o", label=label)
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ax.set_xlabel("streams stepped per call (batch)")
+    ax.set_ylabel("µs per stream-step (median call / streams)")
+    ax.set_title(f"StreamPool scaling, {documents[0]['bundle']['model']['cell'].upper()} "
+                 f"H={documents[0]['bundle']['model']['hidden_size']}, "
+                 f"{documents[0]['settings']['threads']} thread(s)")
+    ax.grid(which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+if __name__ == "__main__":
+    main()

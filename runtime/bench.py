@@ -1,0 +1,463 @@
+"""Latency of streaming models per step call, with baselines measured side by side in one run.
+
+numpy-only at module level, so it runs on a device with only the runtime installed: runtime
+backends load their own engines, and each baseline imports torch or onnxruntime inside the
+function that runs it; a missing engine skips that baseline with the reason recorded. Timings
+are per call, ``time.perf_counter_ns`` around each call, with the garbage collector paused.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from .bundle import MANIFEST, Bundle, read_bundle
+from .device import device_info
+from .errors import BackendUnavailableError, ConfigError
+
+PERCENTILES = (50, 90, 99)
+INPUT_CYCLE = 1024  # stream-samples cycled through while timing (values do not change the cost)
+FULLSEQ_CELLS = 1 << 15  # streams x sequence length of the torch full-sequence baseline, at most
+FULLSEQ = "torch full-seq"
+TORCH_CELLS = {"lstm": "LSTMCell", "gru": "GRUCell", "rnn": "RNNCell"}
+
+
+class Skipped(Exception):
+    """A row that cannot be measured here; the message says why."""
+
+
+@dataclass
+class Settings:
+    """What to measure: see ``edgernn bench --help`` for the meaning of each field."""
+
+    steps: int = 10_000
+    warmup: int = 500
+    threads: int = 1
+    rate: float = 16_000.0
+    check_steps: int = 200
+    seq_len: int = 1000
+    repeats: int = 5
+    baselines: bool = True
+    seed: int = 0
+
+    def validate(self) -> None:
+        for name in ("steps", "threads", "check_steps", "seq_len", "repeats"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.warmup < 0 or self.rate <= 0:
+            raise ConfigError(f"warmup must be >= 0 and rate > 0 (got {self.warmup}, {self.rate})")
+
+
+@dataclass
+class Row:
+    """One measured configuration: an edgernn backend x variant, or a baseline."""
+
+    name: str  # the backend, or the baseline
+    kind: str  # "edgernn" or "baseline"
+    variant: str
+    streams: int
+    samples_ns: np.ndarray | None = None  # one entry per call (a call steps every stream)
+    bulk_us: float | None = None  # per stream-step, for baselines timed in bulk
+    engine: str | None = None  # what the backend says it runs (kernel, precision)
+    load_s: float | None = None
+    contract_error: float | None = None
+    contract_note: str | None = None
+    variant_bytes: int | None = None
+    peak_rss_bytes: int | None = None
+    vs_torch_fullseq: float | None = None
+
+    @property
+    def per_stream_step_us(self) -> float:
+        """Median call time / streams (or the bulk figure): the number ratios are taken on."""
+        if self.samples_ns is None:
+            return self.bulk_us
+        return float(np.median(self.samples_ns)) / 1e3 / self.streams
+
+    @property
+    def stream_steps_per_s(self) -> float:
+        """Throughput over the whole timed run (mean, outliers included)."""
+        if self.samples_ns is None:
+            return 1e6 / self.bulk_us
+        return self.streams * self.samples_ns.size / (self.samples_ns.sum() / 1e9)
+
+    def latency_us(self) -> dict | None:
+        if self.samples_ns is None:
+            return None
+        us = self.samples_ns / 1e3
+        stats = {f"p{p}": float(v) for p, v in zip(PERCENTILES, np.percentile(us, PERCENTILES))}
+        return {**stats, "max": float(us.max()), "mean": float(us.mean()), "calls": int(us.size)}
+
+    def to_dict(self, rate: float) -> dict:
+        return {
+            "name": self.name, "engine": self.engine, "kind": self.kind,
+            "variant": self.variant, "streams": self.streams,
+            "latency_us": self.latency_us(),
+            "per_stream_step_us": self.per_stream_step_us,
+            "stream_steps_per_s": self.stream_steps_per_s,
+            "real_time_factor": self.stream_steps_per_s / rate,
+            "vs_torch_fullseq": self.vs_torch_fullseq,
+            "load_s": self.load_s, "contract_error": self.contract_error,
+            "contract_note": self.contract_note, "variant_bytes": self.variant_bytes,
+            "peak_rss_bytes": self.peak_rss_bytes,
+        }
+
+
+@dataclass
+class Report:
+    bundle: Path
+    settings: Settings
+    rows: list[Row] = field(default_factory=list)
+    skipped: list[dict] = field(default_factory=list)
+    threads: dict = field(default_factory=dict)
+    date: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat("T", "seconds"))
+
+    def skip(self, row: str, reason: str) -> None:
+        self.skipped.append({"row": row, "reason": reason})
+
+    def to_dict(self, bundle: Bundle) -> dict:
+        s = self.settings
+        return {
+            "date": self.date,
+            "bundle": {"path": str(self.bundle), "bytes": bundle_bytes(bundle),
+                       "model": bundle.config.to_dict()},
+            "settings": {k: getattr(s, k) for k in s.__dataclass_fields__},
+            "threads": self.threads,
+            "device": device_info(),
+            "rows": [r.to_dict(s.rate) for r in self.rows],
+            "skipped": self.skipped,
+            "notes": {
+                "per_stream_step_us": "median call time / streams",
+                "real_time_factor": "(1 / rate) / mean time per stream-step",
+                "vs_torch_fullseq": "per_stream_step_us / torch full-sequence per stream-step "
+                                    "at the same number of streams (batch)",
+                "peak_rss_bytes": "process-wide peak so far (getrusage), not per row",
+            },
+        }
+
+
+# --- timing primitives ---------------------------------------------------------------------
+
+def time_calls(call: Callable, inputs: Sequence, steps: int, warmup: int) -> np.ndarray:
+    """Nanoseconds of each of ``steps`` calls ``call(inputs[i % len(inputs)])`` after warm-up."""
+    n = len(inputs)
+    for i in range(warmup):
+        call(inputs[i % n])
+    clock = time.perf_counter_ns
+    out = [0] * steps
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        for i in range(steps):
+            x = inputs[i % n]
+            t0 = clock()
+            call(x)
+            out[i] = clock() - t0
+    finally:
+        if was_enabled:
+            gc.enable()
+    return np.asarray(out, dtype=np.int64)
+
+
+def time_bulk(call: Callable, repeats: int) -> float:
+    """Median seconds of ``repeats`` calls of ``call()`` after one warm-up call."""
+    call()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times))
+
+
+def peak_rss_bytes() -> int | None:
+    """Peak resident set size of this process so far (None where getrusage is unavailable)."""
+    try:
+        import resource
+    except ImportError:  # Windows
+        return None
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak if sys.platform == "darwin" else peak * 1024
+
+
+def bundle_bytes(bundle: Bundle) -> int:
+    files = sum(info["size"] for info in bundle.manifest["files"].values())
+    return files + (bundle.path / MANIFEST).stat().st_size
+
+
+@contextmanager
+def pinned_threads(threads: int):
+    """Limit BLAS/OpenMP pools to ``threads`` for the block; yields how that was done."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        env = {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
+        pinned = all(v == str(threads) for v in env.values())
+        how = "environment" if pinned else "not pinned: install threadpoolctl or set " \
+            f"OMP_NUM_THREADS={threads} OPENBLAS_NUM_THREADS={threads} before starting"
+        yield {"requested": threads, "blas": how}
+        return
+    with threadpool_limits(limits=threads):
+        yield {"requested": threads, "blas": "threadpoolctl"}
+
+
+# --- inputs and the torch reference ----------------------------------------------------------
+
+def make_inputs(bundle: Bundle, streams: int, steps: int, seed: int) -> np.ndarray:
+    """Seeded raw inputs, one row per call: (steps, streams, F) float32 or (steps, streams) ids."""
+    rng = np.random.default_rng(seed)
+    c = bundle.config
+    if c.token_input:
+        return rng.integers(0, c.vocab_size, size=(steps, streams), dtype=np.int64)
+    return rng.standard_normal((steps, streams, c.input_size), dtype=np.float32)
+
+
+def batch_first(xs: np.ndarray) -> np.ndarray:
+    """(steps, streams, ...) -> (streams, steps, ...), contiguous: what torch's forward takes."""
+    return np.ascontiguousarray(np.swapaxes(xs, 0, 1))
+
+
+def torch_reference(bundle: Bundle, variant: str, threads: int):
+    """(torch, the RecurrentModel holding ``variant``'s decoded weights); Skipped without torch."""
+    try:
+        import torch
+
+        from edgernn.bundle_io import load_model
+    except ImportError as exc:
+        raise Skipped(f"needs torch, which is not installed ({exc})") from exc
+    torch.set_num_threads(threads)
+    return torch, load_model(bundle, variant)
+
+
+def reference_outputs(bundle: Bundle, variant: str, xs: np.ndarray, threads: int) -> np.ndarray:
+    """What stepping raw ``xs`` (streams, steps, ...) must give: ``step_outputs`` with the
+    bundle's preprocessing, (streams, steps, O)."""
+    torch, model = torch_reference(bundle, variant, threads)
+    prep = bundle.preprocessing
+    if not bundle.config.token_input and "input_mean" in prep:
+        xs = (xs - np.float32(prep["input_mean"])) / np.float32(prep["input_std"])
+    with torch.inference_mode():
+        ys = model.step_outputs(torch.from_numpy(np.ascontiguousarray(xs))).numpy()
+    if bundle.config.task == "regression":  # as the runtime does: outputs back to target units
+        ys = ys * np.float32(prep.get("target_std", 1.0)) + np.float32(prep.get("target_mean", 0))
+    return ys
+
+
+# --- edgernn rows ----------------------------------------------------------------------------
+
+def measure_runtime(bundle: Bundle, backend: str, variant: str, streams: int, s: Settings) -> Row:
+    """Load ``variant`` on ``backend``, check the contract, then time ``steps`` step calls."""
+    from . import StreamPool, load
+
+    t0 = time.perf_counter()
+    try:
+        model = load(bundle.path, backend=backend, variant=variant, threads=s.threads)
+    except BackendUnavailableError as exc:
+        raise Skipped(str(exc)) from exc
+    row = Row(backend, "edgernn", variant, streams, engine=model.backend.describe(),
+              load_s=time.perf_counter() - t0,
+              variant_bytes=bundle.variant(variant).get("size_bytes"))
+    if streams == 1:
+        call, ids = model.step, None
+    else:
+        pool = StreamPool(model, capacity=streams)
+        call, ids = pool.step, [pool.open() for _ in range(streams)]
+
+    def feed(xs: np.ndarray) -> list:
+        return list(xs[:, 0]) if ids is None else [dict(zip(ids, x)) for x in xs]
+
+    check = make_inputs(bundle, streams, s.check_steps, s.seed + 1)
+    outs = [call(x) for x in feed(check)]
+    got = np.stack(outs)[:, None] if ids is None else np.stack([[o[i] for i in ids] for o in outs])
+    row.contract_error, row.contract_note = _contract(bundle, variant, check, got, s.threads)
+    row.samples_ns = time_calls(call, feed(make_inputs(bundle, streams, _cycle(streams), s.seed)),
+                                s.steps, s.warmup)
+    row.peak_rss_bytes = peak_rss_bytes()
+    return row
+
+
+def _cycle(streams: int) -> int:
+    return max(16, INPUT_CYCLE // streams)
+
+
+def _contract(bundle: Bundle, variant: str, xs: np.ndarray, got: np.ndarray,
+              threads: int) -> tuple[float | None, str]:
+    """Max abs difference of stepped outputs ``got`` (steps, streams, O) for inputs ``xs`` vs
+    the torch model holding the variant's weights."""
+    try:
+        want = reference_outputs(bundle, variant, batch_first(xs), threads)
+    except Skipped as exc:
+        return None, str(exc)
+    return float(np.abs(batch_first(got) - want).max()), f"max abs vs torch, {len(xs)} steps"
+
+
+# --- baselines -------------------------------------------------------------------------------
+
+def torch_fullseq(bundle: Bundle, variant: str, streams: int, s: Settings) -> Row:
+    """torch's full-sequence forward (``step_outputs``) over T steps, per stream-step."""
+    torch, model = torch_reference(bundle, variant, s.threads)
+    seq = max(1, min(s.seq_len, FULLSEQ_CELLS // streams))
+    x = torch.from_numpy(batch_first(make_inputs(bundle, streams, seq, s.seed)))
+    with torch.inference_mode():
+        seconds = time_bulk(lambda: model.step_outputs(x), s.repeats)
+    return Row(FULLSEQ, "baseline", variant, streams, bulk_us=seconds * 1e6 / (seq * streams),
+               engine=f"nn.{type(model.rnn).__name__}, T={seq}", peak_rss_bytes=peak_rss_bytes())
+
+
+def torch_cell(bundle: Bundle, variant: str, streams: int, s: Settings) -> Row:
+    """torch ``nn.LSTMCell``/``GRUCell``/``RNNCell`` per layer + head, stepping all streams."""
+    torch, model = torch_reference(bundle, variant, s.threads)
+    c = bundle.config
+    cells = []
+    for k in range(c.num_layers):
+        cls = getattr(torch.nn, TORCH_CELLS[c.cell])
+        kwargs = {"nonlinearity": c.nonlinearity} if c.cell == "rnn" else {}
+        cell = cls(c.input_size if k == 0 else c.hidden_size, c.hidden_size, **kwargs)
+        for p in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+            getattr(cell, p).data.copy_(getattr(model.rnn, f"{p}_l{k}"))
+        cells.append(cell.eval())
+    zeros = torch.zeros(streams, c.hidden_size)
+    state = [(zeros.clone(), zeros.clone()) if c.cell == "lstm" else zeros.clone() for _ in cells]
+
+    def step(x):
+        if model.embedding is not None:
+            x = model.embedding(x)
+        for k, cell in enumerate(cells):
+            state[k] = cell(x, state[k])
+            x = state[k][0] if c.cell == "lstm" else state[k]
+        return model.activate(model.head(x))
+
+    xs = torch.from_numpy(make_inputs(bundle, streams, _cycle(streams), s.seed))
+    with torch.inference_mode():
+        samples = time_calls(step, list(xs), s.steps, s.warmup)
+    return Row(f"torch {TORCH_CELLS[c.cell]}", "baseline", variant, streams, samples_ns=samples,
+               engine=f"{c.num_layers} layer(s) + head, batch {streams}",
+               peak_rss_bytes=peak_rss_bytes())
+
+
+def ort_run(bundle: Bundle, variant: str, streams: int, s: Settings) -> Row:
+    """onnxruntime's plain ``session.run`` on the bundle's exported step graph, state fed back."""
+    rel = bundle.manifest.get("exports", {}).get("onnx", {}).get(variant, {}).get("step")
+    if rel is None:
+        raise Skipped(f"the bundle has no ONNX step graph for {variant!r} (edgernn export)")
+    try:
+        import onnxruntime as ort
+    except ImportError as exc:
+        raise Skipped(f"needs onnxruntime, which is not installed ({exc})") from exc
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads, opts.inter_op_num_threads = s.threads, 1
+    sess = ort.InferenceSession(str(bundle.file(rel)), opts, providers=["CPUExecutionProvider"])
+    outputs = [o.name for o in sess.get_outputs()]
+    feeds = {i.name: np.zeros((streams, *i.shape[1:]), np.float32)
+             for i in sess.get_inputs() if i.name.startswith("state_")}
+    loop = {i: f"state_{n[len('state_'):-len('_out')]}_in" for i, n in enumerate(outputs)
+            if n.startswith("state_")}
+
+    def step(x):
+        feeds["x"] = x
+        out = sess.run(None, feeds)
+        for i, name in loop.items():
+            feeds[name] = out[i]
+
+    samples = time_calls(step, list(make_inputs(bundle, streams, _cycle(streams), s.seed)),
+                         s.steps, s.warmup)
+    return Row("onnxruntime run", "baseline", variant, streams, samples_ns=samples,
+               engine=f"session.run, {rel}",
+               peak_rss_bytes=peak_rss_bytes())
+
+
+BASELINES = {torch_fullseq: FULLSEQ, torch_cell: "torch cell", ort_run: "onnxruntime run"}
+
+
+# --- the whole run ---------------------------------------------------------------------------
+
+def plan(backends: Sequence[str], variants: Sequence[str], streams: Sequence[int],
+         baselines: bool) -> list[tuple]:
+    """The ordered measurements: per streams count, the full-sequence reference first."""
+    base_variant = "fp32" if "fp32" in variants or not variants else variants[0]
+    tasks = []
+    for n in streams:
+        if baselines:
+            tasks.append(("baseline", torch_fullseq, base_variant, n))
+        tasks += [("edgernn", b, v, n) for b in backends for v in variants]
+        if baselines:
+            tasks.append(("baseline", torch_cell, base_variant, n))
+            tasks += [("baseline", ort_run, v, n) for v in variants]
+    return tasks
+
+
+def run(bundle_path, backends: Sequence[str] | None = None, variants: Sequence[str] | None = None,
+        streams: Sequence[int] = (1,), settings: Settings | None = None,
+        on_task: Callable[[int, int, str], None] | None = None) -> tuple[Report, Bundle]:
+    """Measure every backend x variant x streams count (and baselines); returns the report.
+
+    ``backends`` defaults to every backend available here, ``variants`` to all in the bundle.
+    Unknown names raise (listing what exists); an unavailable backend, or a baseline whose engine
+    or graph is missing, is skipped with its reason; if no edgernn row could be measured at all,
+    BackendUnavailableError says why.
+    """
+    s = settings or Settings()
+    s.validate()
+    if not streams or any(not isinstance(n, int) or n < 1 for n in streams):
+        raise ConfigError(f"streams must be positive integers, got {list(streams)}")
+    bundle = read_bundle(bundle_path)
+    variants = list(variants or bundle.variants)
+    for v in variants:
+        bundle.variant(v)
+    report = Report(Path(bundle_path), s)
+    backends = _usable_backends(backends, report)
+    tasks = plan(backends, variants, streams, s.baselines)
+    with pinned_threads(s.threads) as report.threads:
+        for done, (kind, what, variant, n) in enumerate(tasks):
+            label = f"{what if kind == 'edgernn' else BASELINES[what]} {variant} x{n}"
+            if on_task:
+                on_task(done, len(tasks), label)
+            try:
+                if kind == "edgernn":
+                    report.rows.append(measure_runtime(bundle, what, variant, n, s))
+                else:
+                    report.rows.append(what(bundle, variant, n, s))
+            except Skipped as exc:
+                if not any(x["reason"] == str(exc) for x in report.skipped):
+                    report.skip(label, str(exc))
+        if on_task:
+            on_task(len(tasks), len(tasks), "done")
+    if not any(r.kind == "edgernn" for r in report.rows):
+        reasons = "; ".join(f"{x['row']}: {x['reason']}" for x in report.skipped)
+        raise BackendUnavailableError(f"nothing could be measured ({reasons})")
+    _ratios(report.rows)
+    return report, bundle
+
+
+def _usable_backends(requested: Sequence[str] | None, report: Report) -> list[str]:
+    """The requested backends that can run here; the others are recorded as skipped."""
+    from .backends import BACKENDS, backend_status
+
+    status = backend_status()
+    if requested is None:
+        return [name for name, st in status.items() if st["available"]]
+    unknown = [b for b in requested if b != "auto" and b not in BACKENDS]
+    if unknown or not requested:
+        raise ConfigError(f"unknown backend(s) {unknown}; choose from auto, {', '.join(BACKENDS)}")
+    usable = []
+    for b in dict.fromkeys(requested):
+        if b == "auto" or status[b]["available"]:
+            usable.append(b)
+        else:
+            report.skip(b, status[b]["reason"])
+    return usable
+
+
+def _ratios(rows: list[Row]) -> None:
+    reference = {r.streams: r.per_stream_step_us for r in rows if r.name == FULLSEQ}
+    for r in rows:
+        if r.streams in reference:
+            r.vs_torch_fullseq = r.per_stream_step_us / reference[r.streams]
