@@ -77,13 +77,13 @@ class StreamPool:
         model = self.model
         xs = np.stack([model._one(samples[s])[0] for s in sids])
         if len(rows) == self.capacity and np.array_equal(rows, np.arange(self.capacity)):
-            ys = model._advance(xs, self._states)
+            ys = model._output(model._raw(xs, self._states))
         else:
             part = self._scratch.get(len(rows))
             if part is None:
                 part = self._scratch[len(rows)] = model.new_state(len(rows))
             part.load({n: t[rows] for n, t in self._states.tensors.items()})
-            ys = model._advance(xs, part)
+            ys = model._output(model._raw(xs, part))
             for n, t in self._states.tensors.items():
                 t[rows] = part.tensors[n]
         return dict(zip(sids, ys))

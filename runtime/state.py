@@ -20,6 +20,7 @@ class State:
         shape = (batch, layers, hidden)
         self._sets = [{n: np.zeros(shape, np.float32) for n in names} for _ in range(2)]
         self._cur = 0
+        self.batch = batch
 
     @property
     def tensors(self) -> dict[str, np.ndarray]:
@@ -33,9 +34,6 @@ class State:
     def swap(self) -> None:
         self._cur = 1 - self._cur
 
-    @property
-    def batch(self) -> int:
-        return next(iter(self.tensors.values())).shape[0]
 
     def reset(self, rows=None) -> None:
         """Zero every stream, or only ``rows`` (indices along the batch axis)."""
@@ -49,6 +47,7 @@ class State:
         new = State.__new__(State)
         new._sets = [{n: t.copy() for n, t in self.tensors.items()} for _ in range(2)]
         new._cur = 0
+        new.batch = self.batch
         return new
 
     def load(self, tensors: dict[str, np.ndarray]) -> None:
@@ -78,6 +77,7 @@ class State:
     def __setstate__(self, tensors):
         self._sets = [{n: np.array(t, np.float32) for n, t in tensors.items()} for _ in range(2)]
         self._cur = 0
+        self.batch = self._sets[0]["h"].shape[0]
 
     def __eq__(self, other) -> bool:
         return isinstance(other, State) and self.tensors.keys() == other.tensors.keys() and all(

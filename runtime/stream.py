@@ -42,6 +42,9 @@ class StreamingModel:
         self._y_std = _vector(pre, "target_std", np.float32) if self._scale_y else None
         self.vocabulary = list(pre.get("vocabulary") or []) or None
         self._ids = {tok: i for i, tok in enumerate(self.vocabulary or [])}
+        self._shape = backend.input_shape
+        plain = self._mean is None and self._inv_std is None and not self.config.token_input
+        self._fast_dtype = np.dtype(np.float32) if plain else None
         self._state = self.new_state()
         self._lock = threading.Lock()
         self._closed = False
@@ -68,18 +71,23 @@ class StreamingModel:
     # ---- stepping ----
     def step(self, x, state: State | None = None) -> np.ndarray:
         """One sample in, one output vector (O,) out; advances ``state`` (default: the model's)."""
-        state = self._state if state is None else state
+        if state is None:
+            state = self._state
+        if type(x) is np.ndarray and x.dtype == self._fast_dtype and x.shape == self._shape:
+            xs = x[None]  # the common case: no conversion, no preprocessing
+        else:
+            xs = self._one(x)
         if state.batch != 1:
             raise InputError(f"step() takes a state of batch 1, this one has {state.batch}; "
                              "use step_batch()")
-        return self._advance(self._one(x), state)[0]
+        return self._output(self._raw(xs, state)[0])
 
     def step_batch(self, xs, state: State) -> np.ndarray:
         """One sample per stream, (batch, F) or (batch,) token ids -> (batch, O)."""
         xs = self._many(xs)
         if xs.shape[0] != state.batch:
             raise InputError(f"{xs.shape[0]} samples for a state of {state.batch} streams")
-        return self._advance(xs, state)
+        return self._output(self._raw(xs, state))
 
     def run(self, chunk, state: State | None = None) -> np.ndarray:
         """Step every sample of ``chunk`` (T, F) or (T,) in order -> (T, O); same as stepping."""
@@ -97,10 +105,11 @@ class StreamingModel:
         for x in samples:
             yield self.step(x, state)
 
-    def _advance(self, xs: np.ndarray, state: State) -> np.ndarray:
+    def _raw(self, xs: np.ndarray, state: State) -> np.ndarray:
+        """Step the backend and swap the state's buffers; y is the backend's buffer."""
         if self._closed:
             raise StreamError("this model is closed; load the bundle again")
-        if not self._lock.acquire(blocking=False):
+        if not self._lock.acquire(False):
             raise StreamError("this model is being stepped from another thread; use one model "
                               "per thread (load() again) or feed a StreamPool from one thread")
         try:
@@ -108,11 +117,14 @@ class StreamingModel:
             state.swap()
         finally:
             self._lock.release()
+        return y
+
+    def _output(self, y: np.ndarray) -> np.ndarray:
+        """A fresh array of outputs, mapped back to target units for regression."""
         if self._y_std is not None:
-            return y * self._y_std + self._y_mean
-        if self._y_mean is not None:
-            return y + self._y_mean
-        return y.copy()
+            y = y * self._y_std
+            return y + self._y_mean if self._y_mean is not None else y
+        return y + self._y_mean if self._y_mean is not None else y.copy()
 
     # ---- input conversion (no broadcasting) ----
     def _one(self, x) -> np.ndarray:

@@ -170,25 +170,35 @@ static void gemm(const model_t *md, const mat_t *m, const float *X, int ldx, int
         gemm_f32(m, X, ldx, B, Y, m->Npad, md->threads);
 }
 
-/* ---- activations: exp from a range reduction and a polynomial, so loops vectorize ---- */
-static inline float fexp(float x) {
-    x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
-    float n = floorf(x * 1.44269504f + 0.5f);
-    float r = x - n * 0.693359375f + n * 2.12194440e-4f;
-    float p = 1.9875691500e-4f;
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    p = p * r * r + r + 1.0f;
-    int32_t bits = ((int32_t)n + 127) << 23;
-    float scale;
-    memcpy(&scale, &bits, 4);
-    return p * scale;
+/* ---- activations, 16 lanes at a time: exp by range reduction, a polynomial and scalef ---- */
+static inline __m512 vexp(__m512 x) {
+    x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-87.0f)), _mm512_set1_ps(88.0f));
+    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504f)),
+                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+    p = _mm512_fmadd_ps(_mm512_mul_ps(p, r), r, _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
+    return _mm512_scalef_ps(p, n);
 }
-static inline float fsigmoid(float x) { return 1.0f / (1.0f + fexp(-x)); }
-static inline float ftanh(float x) { return 2.0f / (1.0f + fexp(-2.0f * x)) - 1.0f; }
+static inline __m512 vsigmoid(__m512 x) {
+    __m512 one = _mm512_set1_ps(1.0f);
+    return _mm512_div_ps(one, _mm512_add_ps(one, vexp(_mm512_sub_ps(_mm512_setzero_ps(), x))));
+}
+static inline __m512 vtanh(__m512 x) {
+    __m512 one = _mm512_set1_ps(1.0f);
+    __m512 e = vexp(_mm512_mul_ps(x, _mm512_set1_ps(-2.0f)));
+    return _mm512_sub_ps(_mm512_div_ps(_mm512_set1_ps(2.0f), _mm512_add_ps(one, e)), one);
+}
+#define LD(p) _mm512_maskz_loadu_ps(mk, (p) + k)
+#define ST(p, v) _mm512_mask_storeu_ps((p) + k, mk, (v))
+#define ADD _mm512_add_ps
+#define MUL _mm512_mul_ps
 
 static void cell(const model_t *md, int B, int l, const float *gx, const float *gh, int ld,
                  const io_t *io) {
@@ -197,29 +207,31 @@ static void cell(const model_t *md, int B, int l, const float *gx, const float *
         const float *a = gx + (size_t)s * ld, *r = gh + (size_t)s * ld;
         const float *h = io->h_in + (size_t)s * LH + l * H;
         float *ho = io->h_out + (size_t)s * LH + l * H;
-        if (md->cell == 2) {
-            const float *c = io->c_in + (size_t)s * LH + l * H;
-            float *co = io->c_out + (size_t)s * LH + l * H;
-            for (int k = 0; k < H; k++) {
-                float i = fsigmoid(a[k] + r[k]), f = fsigmoid(a[H + k] + r[H + k]);
-                float g = ftanh(a[2 * H + k] + r[2 * H + k]), o = fsigmoid(a[3 * H + k] + r[3 * H + k]);
-                float cn = f * c[k] + i * g;
-                co[k] = cn;
-                ho[k] = o * ftanh(cn);
+        const float *c = md->cell == 2 ? io->c_in + (size_t)s * LH + l * H : NULL;
+        float *co = md->cell == 2 ? io->c_out + (size_t)s * LH + l * H : NULL;
+        for (int k = 0; k < H; k += 16) {
+            __mmask16 mk = H - k >= 16 ? 0xFFFF : (__mmask16)((1u << (H - k)) - 1);
+            if (md->cell == 2) {
+                __m512 i = vsigmoid(ADD(LD(a), LD(r))), f = vsigmoid(ADD(LD(a + H), LD(r + H)));
+                __m512 g = vtanh(ADD(LD(a + 2 * H), LD(r + 2 * H)));
+                __m512 o = vsigmoid(ADD(LD(a + 3 * H), LD(r + 3 * H)));
+                __m512 cn = _mm512_fmadd_ps(f, LD(c), MUL(i, g));
+                ST(co, cn);
+                ST(ho, MUL(o, vtanh(cn)));
+            } else if (md->cell == 3) {
+                __m512 rg = vsigmoid(ADD(LD(a), LD(r))), z = vsigmoid(ADD(LD(a + H), LD(r + H)));
+                __m512 n = vtanh(_mm512_fmadd_ps(rg, LD(r + 2 * H), LD(a + 2 * H)));
+                ST(ho, _mm512_fmadd_ps(z, _mm512_sub_ps(LD(h), n), n));  /* (1-z)n + zh */
+            } else if (md->cell == 1) {
+                ST(ho, _mm512_max_ps(ADD(LD(a), LD(r)), _mm512_setzero_ps()));
+            } else {
+                ST(ho, vtanh(ADD(LD(a), LD(r))));
             }
-        } else if (md->cell == 3) {
-            for (int k = 0; k < H; k++) {
-                float rg = fsigmoid(a[k] + r[k]), z = fsigmoid(a[H + k] + r[H + k]);
-                float n = ftanh(a[2 * H + k] + rg * r[2 * H + k]);
-                ho[k] = (1.0f - z) * n + z * h[k];
-            }
-        } else if (md->cell == 1) {
-            for (int k = 0; k < H; k++) ho[k] = fmaxf(a[k] + r[k], 0.0f);
-        } else {
-            for (int k = 0; k < H; k++) ho[k] = ftanh(a[k] + r[k]);
         }
     }
 }
+
+static inline float fsigmoid(float x) { return 1.0f / (1.0f + expf(-x)); }
 
 /* Returns 1 when a float input holds NaN/Inf (and check_finite is set) without stepping. */
 int edgernn_step(const model_t *md, const io_t *io, int check_finite) {

@@ -1,43 +1,9 @@
 """Test bundles built from seeded RecurrentModels, with encoded variants written by hand."""
 
-import numpy as np
 import pytest
+from runtime_helpers import add_variants
 
-from edgernn.runtime import weights as W
-from edgernn.runtime.bundle import safetensors_bytes, update_bundle
 from edgernn.runtime.config import ModelConfig
-
-VARIANTS = ("fp32", "fp16", "int8", "sparse80", "sparse80-int8")
-
-
-def encode_variant(tensors: dict, name: str) -> dict:
-    """The bundle entries of variant ``name`` from fp32 torch-named tensors."""
-    out = {}
-    for key, w in tensors.items():
-        matrix = w.ndim == 2 and key != "embedding.weight"
-        if name.startswith("sparse") and matrix:
-            w = np.where(np.abs(w) >= np.quantile(np.abs(w), 0.8), w, 0).astype(np.float32)
-        out.update(W.encode(key, w, int8=matrix and "int8" in name,
-                            sparse=matrix and name.startswith("sparse"), fp16=name == "fp16"))
-    return out
-
-
-def add_variants(path, tensors: dict, names) -> None:
-    files, records = {}, {}
-    for name in names:
-        if name == "fp32":
-            continue
-        entries = encode_variant(tensors, name)
-        rel = f"weights/{name}.safetensors"
-        files[rel] = safetensors_bytes(entries)
-        records[name] = {"files": [rel], "precision": "int8" if "int8" in name else "fp32",
-                         "size_bytes": len(files[rel]), "nonzero_params": W.nonzero_count(entries),
-                         "metrics": {}}
-
-    def patch(manifest):
-        manifest["variants"].update(records)
-
-    update_bundle(path, files, patch)
 
 
 @pytest.fixture(scope="session")
@@ -69,14 +35,3 @@ def make_bundle(tmp_path_factory):
         return cache[key]
 
     return make
-
-
-def reference_outputs(path, variant, xs):
-    """torch step_outputs of the model holding ``variant``'s decoded weights; xs (T, F)."""
-    import torch
-
-    from edgernn.bundle_io import load_model
-
-    model = load_model(path, variant)
-    with torch.no_grad():
-        return model.step_outputs(torch.from_numpy(np.asarray(xs))[None])[0].numpy()
