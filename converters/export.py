@@ -70,6 +70,11 @@ def file_stem(variant: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "_", variant)
 
 
+def fp32_model(bundle: Bundle) -> RecurrentModel:
+    config = bundle.config_for("fp32")
+    return RecurrentModel.from_numpy(config, W.decode_all(bundle.tensors("fp32")))
+
+
 def export_variant(bundle: Bundle, variant: str, target: str = "gpu", steps: int = STEPS,
                    seed: int = 0, reference: RecurrentModel | None = None) -> VariantExport:
     """Build and verify the sequence graph and (when streamable) the step graph of a variant."""
@@ -88,7 +93,8 @@ def export_variant(bundle: Bundle, variant: str, target: str = "gpu", steps: int
                                                   seed=seed)
         # recorded always, enforced for --format tensorrt
         result.verification["trt_compat"] = trt_compat.check(result.step, target)
-    if reference is not None and variant != "fp32":
+    if variant != "fp32" and "fp32" in bundle.variants:
+        reference = reference or fp32_model(bundle)
         result.verification["vs_fp32"] = compression_cost(model, reference, spec, steps, 2, seed)
     result.verification["tolerance"] = {"max_abs": spec.tolerance.max_abs,
                                         "drift": spec.tolerance.drift}
@@ -115,10 +121,7 @@ def export_bundle(bundle_dir, formats="onnx", variants="fp32", target: str = "gp
         raise NotStreamableError(
             "TensorRT and Triton exports serve the streaming step graph, which a bidirectional "
             "model does not have; export --format onnx for its sequence graph")
-    reference = None
-    if "fp32" in bundle.variants and variants != ["fp32"]:
-        reference = RecurrentModel.from_numpy(bundle.config_for("fp32"),
-                                              W.decode_all(bundle.tensors("fp32")))
+    reference = fp32_model(bundle) if "fp32" in bundle.variants and variants != ["fp32"] else None
     done = [export_variant(bundle, v, target, steps, seed, reference) for v in variants]
     report = {"bundle": str(bundle.path), "target": target, "formats": formats,
               "variants": {d.spec.variant: d.verification for d in done}, "rows": [],

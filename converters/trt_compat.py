@@ -111,8 +111,10 @@ def _check_dequantize(node, label, t: Target, initializers, quantized_inputs, ba
 
 
 def _tensor_types(model: onnx.ModelProto) -> dict[str, int]:
-    inferred = onnx.shape_inference.infer_shapes(model)
-    g = inferred.graph
+    try:
+        g = onnx.shape_inference.infer_shapes(model).graph
+    except onnx.shape_inference.InferenceError:  # e.g. ops of an unregistered domain
+        g = model.graph
     types = {i.name: i.data_type for i in g.initializer}
     for v in [*g.input, *g.output, *g.value_info]:
         if v.type.HasField("tensor_type"):

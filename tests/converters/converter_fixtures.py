@@ -1,0 +1,40 @@
+"""Tiny seeded models and bundles for the converter tests (int8 via the bundle encodings)."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from edgernn.runtime import weights as W
+from edgernn.runtime.bundle import read_bundle, safetensors_bytes, update_bundle
+from edgernn.runtime.config import ModelConfig
+
+from edgernn.bundle_io import variant_entry
+from edgernn.models import RecurrentModel
+
+torch.set_num_threads(1)  # two threads on two busy cores make torch RNNs 100x slower
+
+
+def tiny_model(seed: int = 0, **overrides) -> RecurrentModel:
+    """A small model with non-trivial biases so every term of the cell is exercised."""
+    fields = dict(cell="lstm", input_size=3, hidden_size=8, num_layers=1, output_size=2)
+    model = RecurrentModel(ModelConfig(**{**fields, **overrides})).init_weights(seed)
+    gen = torch.Generator().manual_seed(seed + 1)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if "bias" in name:
+                p.add_(0.2 * torch.randn(p.shape, generator=gen))
+    return model.eval()
+
+
+def add_int8_variant(path) -> None:
+    """Encode the fp32 variant's 2-D rnn/head matrices as int8 + per-row scales."""
+    fp32 = W.decode_all(read_bundle(path).tensors("fp32"))
+    entries: dict[str, np.ndarray] = {}
+    for name, value in fp32.items():
+        quantize = value.ndim == 2 and not name.startswith("embedding")
+        entries.update(W.encode(name, value, int8=quantize))
+    blob = safetensors_bytes(entries, metadata={"variant": "int8"})
+    record = variant_entry(["weights/int8.safetensors"], "int8", len(blob),
+                           W.nonzero_count(entries), {}, per_channel=True)
+    update_bundle(path, {"weights/int8.safetensors": blob},
+                  lambda manifest: manifest["variants"].__setitem__("int8", record))
