@@ -12,8 +12,11 @@ from edgernn.runtime.errors import VerificationError
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 TARGET_NAMES = ("gpu", "jetson-orin", "jetson-xavier", "jetson-nano")
-COLUMNS = ("format", "variant", "graph", "max abs error", "1,000-step drift", "vs fp32", "size",
-           "status")
+
+
+def columns(steps: int) -> tuple[str, ...]:
+    return ("format", "variant", "graph", "max abs error", f"{steps:,}-step drift", "vs fp32",
+            "size", "status")
 
 
 @click.command("export", context_settings=CONTEXT)
@@ -69,7 +72,7 @@ def export(bundle_dir, formats, variants, target, max_streams, steps, from_torch
         console.print_json({k: report[k] for k in ("bundle", "target", "formats", "rows",
                                                    "errors")})
     else:
-        console.print_table(f"export {report['bundle']} (target {target})", COLUMNS,
+        console.print_table(f"export {report['bundle']} (target {target})", columns(steps),
                             [table_row(r) for r in report["rows"]])
     if report["errors"]:
         raise click.ClickException("; ".join(report["errors"]))

@@ -26,15 +26,21 @@ def tiny_model(seed: int = 0, **overrides) -> RecurrentModel:
     return model.eval()
 
 
-def add_int8_variant(path) -> None:
-    """Encode the fp32 variant's 2-D rnn/head matrices as int8 + per-row scales."""
+def add_variant(path, name: str = "int8", **encoding) -> None:
+    """Encode the fp32 variant's 2-D rnn/head matrices (``int8=True``, ``fp16=True``,
+    ``sparse=True`` ... as in ``weights.encode``) and add them as variant ``name``."""
     fp32 = W.decode_all(read_bundle(path).tensors("fp32"))
     entries: dict[str, np.ndarray] = {}
-    for name, value in fp32.items():
-        quantize = value.ndim == 2 and not name.startswith("embedding")
-        entries.update(W.encode(name, value, int8=quantize))
-    blob = safetensors_bytes(entries, metadata={"variant": "int8"})
-    record = variant_entry(["weights/int8.safetensors"], "int8", len(blob),
-                           W.nonzero_count(entries), {}, per_channel=True)
-    update_bundle(path, {"weights/int8.safetensors": blob},
-                  lambda manifest: manifest["variants"].__setitem__("int8", record))
+    for tensor, value in fp32.items():
+        matrix = value.ndim == 2 and not tensor.startswith("embedding")
+        entries.update(W.encode(tensor, value, **(encoding if matrix else {})))
+    rel = f"weights/{name}.safetensors"
+    blob = safetensors_bytes(entries, metadata={"variant": name})
+    precision = "int8" if encoding.get("int8") else "fp16" if encoding.get("fp16") else "fp32"
+    record = variant_entry([rel], precision, len(blob), W.nonzero_count(entries), {})
+    update_bundle(path, {rel: blob},
+                  lambda manifest: manifest["variants"].__setitem__(name, record))
+
+
+def add_int8_variant(path) -> None:
+    add_variant(path, "int8", int8=True)

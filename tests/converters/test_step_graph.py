@@ -6,10 +6,14 @@ import json
 
 import numpy as np
 import pytest
+import torch
+from converter_fixtures import add_variant, tiny_model
 from edgernn.converters import METADATA_KEY, ExportSpec, build_step_graph, export_variant
 from edgernn.converters.verify import session
 from edgernn.runtime.bundle import read_bundle
 from edgernn.runtime.errors import NotStreamableError
+
+from edgernn.bundle_io import save_model_bundle
 
 CASES = [(cell, layers, variant) for cell in ("lstm", "gru", "rnn") for layers in (1, 2)
          for variant in ("fp32", "int8")]
@@ -36,6 +40,22 @@ def test_step_graph_matches_torch_over_a_stream(make_bundle, cell, layers, varia
         assert done.verification["vs_fp32"]["max_abs"] > 0  # the cost of compression
     else:
         assert step["max_abs"] < 1e-5 and step["drift"] < 1e-5
+
+
+def test_fp16_and_sparse_int8_variants(make_bundle):
+    path = make_bundle(cell="lstm", num_layers=2)
+    model = tiny_model(cell="lstm", num_layers=2)
+    with torch.no_grad():
+        model.rnn.weight_hh_l0[::2] = 0.0  # a pruned matrix
+    save_model_bundle(model, path, force=True)
+    add_variant(path, "fp16", fp16=True)
+    add_variant(path, "sparse-int8", int8=True, sparse=True)
+    bundle = read_bundle(path)
+    for variant, marker in (("fp16", "Cast"), ("sparse-int8", "DequantizeLinear")):
+        done = export_variant(bundle, variant, steps=300)
+        assert done.verification["step"]["passed"], done.verification["step"]["problems"]
+        assert marker in {n.op_type for n in done.step.graph.node}
+        assert done.verification["trt_compat"]["ok"]
 
 
 def test_int8_weights_come_from_the_bundle_not_requantized(make_bundle):
