@@ -49,6 +49,8 @@ class Options:
             raise ConfigError(f"finetune_epochs must be >= 0, got {self.finetune_epochs}")
         if self.max_drop is not None and (self.max_drop < 0 or not self.int8):
             raise ConfigError("max_drop needs int8 and a value >= 0 (absolute metric drop)")
+        if self.per_tensor and not self.int8:
+            raise ConfigError("per_tensor (--per-tensor) applies to int8; add int8 (--int8)")
         if not (self.int8 or self.fp16 or self.pruning):
             raise ConfigError("nothing to do: ask for int8, fp16, sparsity, structured or pattern")
 
@@ -78,7 +80,8 @@ class Compressor:
             "nonzero_params": record["nonzero_params"], "metric": self.held.metric,
             "test": self.held.value(metrics), "val": self.held.value(metrics, "val"),
             "delta": self.held.delta(metrics, self.base), "time_s": round(seconds, 3),
-            **{k: record[k] for k in ("fallback", "budget_met", "max_drop") if k in record},
+            **{k: record[k] for k in ("fallback", "budget_met", "max_drop", "measured_drop")
+               if k in record},
         }
 
     def write(self, name: str, config, entries: dict, started: float, metrics: dict | None = None,

@@ -80,8 +80,9 @@ def fallback_search(
     for k in range(len(order)):
         entries = encode_tensors(tensors, int8=True, per_channel=per_channel, keep_fp32=order[:k])
         metrics = score(entries)
-        candidate = Fallback(entries, metrics, drop(metrics), sorted(order[:k]),
-                             drop(metrics) <= max_drop, sensitivity)
+        worst = drop(metrics)
+        candidate = Fallback(entries, metrics, worst, sorted(order[:k]), worst <= max_drop,
+                             sensitivity)
         if candidate.met:
             return candidate
         if best is None or candidate.drop < best.drop:
