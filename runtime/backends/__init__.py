@@ -35,7 +35,11 @@ def _probe(name: str) -> tuple[bool, str]:
         ok, why = kernel_status()
         return True, "fused C kernel" if ok else f"reference path only ({why})"
     module = {"onnxruntime": "onnxruntime", "tensorrt": "tensorrt", "torch": "torch"}[name]
-    if importlib.util.find_spec(module) is None:
+    try:
+        missing = importlib.util.find_spec(module) is None
+    except (ImportError, ValueError) as exc:
+        return False, f"{module} cannot be imported: {exc}"
+    if missing:
         hint = {"onnxruntime": "pip install onnxruntime",
                 "tensorrt": "pip install 'edgernn[tensorrt]' on a machine with an NVIDIA GPU",
                 "torch": "pip install torch"}[name]

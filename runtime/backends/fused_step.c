@@ -127,11 +127,16 @@ S8_TILE(1, 1)
 static void quantize_rows(const float *X, int ldx, int B, int K, int Kpad, uint8_t *U, float *us) {
     for (int s = 0; s < B; s++) {
         const float *x = X + (size_t)s * ldx;
-        float amax = 0.0f;
-        for (int k = 0; k < K; k++) amax = fmaxf(amax, fabsf(x[k]));
+        float amax = 0.0f, sum = 0.0f;
+        for (int k = 0; k < K; k++) {
+            amax = fmaxf(amax, fabsf(x[k]));
+            sum += x[k];
+        }
         float scale = amax > 0.0f ? amax / 127.0f : 1.0f, inv = 1.0f / scale;
         uint8_t *u = U + (size_t)s * Kpad;
-        for (int k = 0; k < K; k++) u[k] = (uint8_t)((int)nearbyintf(x[k] * inv) + 128);
+        for (int k = 0; k < K; k++)
+            u[k] = (uint8_t)((int)nearbyintf(fminf(fmaxf(x[k] * inv, -127.0f), 127.0f)) + 128);
+        if (!isfinite(sum)) scale = NAN;  /* NaN/Inf inputs give NaN outputs, as in fp32 */
         for (int k = K; k < Kpad; k++) u[k] = 128;
         us[s] = scale;
     }
@@ -172,7 +177,8 @@ static void gemm(const model_t *md, const mat_t *m, const float *X, int ldx, int
 
 /* ---- activations, 16 lanes at a time: exp by range reduction, a polynomial and scalef ---- */
 static inline __m512 vexp(__m512 x) {
-    x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-87.0f)), _mm512_set1_ps(88.0f));
+    /* operand order keeps NaN: min/max return the second operand when either is NaN */
+    x = _mm512_min_ps(_mm512_set1_ps(88.0f), _mm512_max_ps(_mm512_set1_ps(-87.0f), x));
     __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504f)),
                                     _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
@@ -223,7 +229,7 @@ static void cell(const model_t *md, int B, int l, const float *gx, const float *
                 __m512 n = vtanh(_mm512_fmadd_ps(rg, LD(r + 2 * H), LD(a + 2 * H)));
                 ST(ho, _mm512_fmadd_ps(z, _mm512_sub_ps(LD(h), n), n));  /* (1-z)n + zh */
             } else if (md->cell == 1) {
-                ST(ho, _mm512_max_ps(ADD(LD(a), LD(r)), _mm512_setzero_ps()));
+                ST(ho, _mm512_max_ps(_mm512_setzero_ps(), ADD(LD(a), LD(r))));
             } else {
                 ST(ho, vtanh(ADD(LD(a), LD(r))));
             }

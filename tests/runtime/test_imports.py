@@ -1,0 +1,71 @@
+"""The runtime is the device floor: numpy only at import, and it works where torch is absent."""
+
+import json
+import subprocess
+import sys
+import textwrap
+
+BLOCK_TORCH = textwrap.dedent("""
+    import importlib.abc, sys
+
+    class Block(importlib.abc.MetaPathFinder):
+        def find_spec(self, name, path=None, target=None):
+            if name == "torch" or name.startswith("torch."):
+                raise ImportError("torch is not installed on this device")
+
+    sys.meta_path.insert(0, Block())
+""")
+
+
+def _run(code: str, tmp_path, block_torch: bool = False) -> subprocess.CompletedProcess:
+    env_path = []
+    if block_torch:
+        (tmp_path / "sitecustomize.py").write_text(BLOCK_TORCH)
+        env_path = [str(tmp_path)]
+    import os
+
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(env_path + [os.environ.get("PYTHONPATH", "")])}
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                          timeout=120)
+
+
+def test_import_loads_no_engine(tmp_path):
+    out = _run("import sys, json, edgernn.runtime\n"
+               "print(json.dumps([m for m in ('torch', 'onnxruntime', 'tensorrt', 'onnx') "
+               "if m in sys.modules]))", tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout) == []
+
+
+def test_load_and_step_without_torch(make_bundle, tmp_path):
+    path = make_bundle("lstm", 2)
+    code = textwrap.dedent(f"""
+        import numpy as np
+        try:
+            import torch
+            raise SystemExit("torch importable")
+        except ImportError:
+            pass
+        import edgernn.runtime as rt
+        from edgernn.runtime.backends import backend_status
+        for kernel in ("numpy", "auto"):
+            m = rt.load({str(path)!r}, backend="numpy", kernel=kernel)
+            y = m.run(np.ones((5, 4), np.float32))
+            assert y.shape == (5, 3) and np.isfinite(y).all()
+        status = backend_status()
+        assert not status["torch"]["available"], status
+        print("ok", status["torch"]["reason"])
+    """)
+    out = _run(code, tmp_path, block_torch=True)
+    assert out.returncode == 0, out.stderr + out.stdout
+    assert out.stdout.startswith("ok")
+
+
+def test_backend_status_reports_every_backend():
+    from edgernn.runtime.backends import backend_status
+
+    status = backend_status()
+    assert set(status) == {"numpy", "onnxruntime", "tensorrt", "torch"}
+    assert status["numpy"]["available"]
+    for s in status.values():
+        assert s["reason"]
