@@ -9,14 +9,15 @@ from edgernn.runtime.bundle import read_bundle
 
 from edgernn.cli import main
 from edgernn.compress import quantize
-from edgernn.train import TrainConfig, train_bundle
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
+    """A one-layer GRU trained on digits through `edgernn train`."""
     out = tmp_path_factory.mktemp("cli") / "gru"
-    train_bundle("digits", out, TrainConfig(epochs=2), cell="gru", layers=1, hidden=16,
-                 progress=False)
+    args = ["train", "--dataset", "digits", "--out", str(out), "--cell", "gru", "--layers", "1",
+            "--hidden", "16", "--epochs", "2"]
+    assert CliRunner().invoke(main, args).exit_code == 0
     return out
 
 
