@@ -36,7 +36,8 @@ class StreamingModel:
         self.config = backend.config
         pre = bundle.preprocessing if preprocess else {}
         self._mean = _vector(pre, "input_mean", np.float32)
-        self._inv_std = None if "input_std" not in pre else 1.0 / _vector(pre, "input_std", np.float32)
+        std = _vector(pre, "input_std", np.float32)
+        self._inv_std = None if std is None else 1.0 / std
         self._scale_y = self.config.task == "regression"
         self._y_mean = _vector(pre, "target_mean", np.float32) if self._scale_y else None
         self._y_std = _vector(pre, "target_std", np.float32) if self._scale_y else None

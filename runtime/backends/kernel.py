@@ -149,7 +149,8 @@ class FusedStep:
             npad, kpad = _pad(n, 16), _pad(k, 4)
             qp = np.zeros((npad, kpad), np.int8)
             qp[:n, :k] = q
-            packed = np.ascontiguousarray(qp.reshape(npad // 16, 16, kpad // 4, 4).transpose(0, 2, 1, 3))
+            packed = np.ascontiguousarray(
+                qp.reshape(npad // 16, 16, kpad // 4, 4).transpose(0, 2, 1, 3))
             rowsum = (128 * qp.astype(np.int32).sum(1)).astype(np.int32)
             sp = np.ones(npad, np.float32)
             sp[:n] = scale

@@ -31,7 +31,8 @@ class OnnxRuntimeBackend(Backend):
         try:
             import onnxruntime as ort
         except ImportError as exc:
-            raise BackendUnavailableError("onnxruntime is not installed: pip install onnxruntime") from exc
+            raise BackendUnavailableError(
+                "onnxruntime is not installed: pip install onnxruntime") from exc
         if provider not in PROVIDERS or provider not in ort.get_available_providers():
             raise BackendUnavailableError(
                 f"provider {provider!r} is not available; this onnxruntime has "
@@ -58,8 +59,9 @@ class OnnxRuntimeBackend(Backend):
         got_in = {i.name for i in self.session.get_inputs()}
         got_out = {o.name for o in self.session.get_outputs()}
         if got_in != want_in or got_out != want_out:
-            raise BundleError(f"{path}: step graph has inputs {sorted(got_in)} and outputs "
-                              f"{sorted(got_out)}; expected {sorted(want_in)} and {sorted(want_out)}")
+            raise BundleError(
+                f"{path}: step graph has inputs {sorted(got_in)} and outputs {sorted(got_out)}; "
+                f"expected {sorted(want_in)} and {sorted(want_out)}")
 
     def _binding(self, batch: int, state_in: dict, state_out: dict):
         key = (id(state_in), id(state_out), batch)

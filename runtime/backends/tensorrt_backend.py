@@ -186,7 +186,8 @@ class TensorRTBackend(Backend):
         y = np.empty((batch, self.config.output_size), np.float32)
         self._copy(y.ctypes.data, s["y"], y.nbytes, d2h)
         for n in self.state_names:
-            self._copy(state_out[n].ctypes.data, s["state"][1 - parity][n], state_out[n].nbytes, d2h)
+            out = state_out[n]
+            self._copy(out.ctypes.data, s["state"][1 - parity][n], out.nbytes, d2h)
         _check(cudart.cudaStreamSynchronize(self.stream))
         s["cur"] = 1 - parity
         return y

@@ -8,8 +8,6 @@ three copies and one graph replay. States stay numpy (batch, layers, hidden) on 
 
 from __future__ import annotations
 
-import numpy as np
-
 from .. import weights
 from ..errors import BackendUnavailableError, ConfigError
 from .base import Backend, ModelSpec

@@ -1,9 +1,8 @@
 """Test bundles built from seeded RecurrentModels, with encoded variants written by hand."""
 
 import pytest
-from runtime_helpers import add_variants
-
 from edgernn.runtime.config import ModelConfig
+from runtime_helpers import add_variants
 
 
 @pytest.fixture(scope="session")

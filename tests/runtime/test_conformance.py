@@ -11,10 +11,9 @@ import numpy as np
 import pytest
 
 onnx = pytest.importorskip("onnx")
-from onnx import helper, numpy_helper  # noqa: E402
-
 from edgernn.runtime import cells  # noqa: E402
 from edgernn.runtime.errors import ConfigError  # noqa: E402
+from onnx import helper, numpy_helper  # noqa: E402
 
 OPS = {"LSTM": cells.lstm, "GRU": cells.gru, "RNN": cells.rnn}
 INPUTS = {"LSTM": ["X", "W", "R", "B", "sequence_lens", "initial_h", "initial_c", "P"],
@@ -83,7 +82,8 @@ def test_gru_linear_before_reset_matches_torch():
 def test_sequence_lens_and_clip():
     rng = np.random.default_rng(0)
     X = rng.normal(size=(4, 2, 3)).astype(np.float32)
-    W, R = rng.normal(size=(1, 4, 3)).astype(np.float32), rng.normal(size=(1, 4, 4)).astype(np.float32)
+    W = rng.normal(size=(1, 4, 3)).astype(np.float32)
+    R = rng.normal(size=(1, 4, 4)).astype(np.float32)
     Y, Y_h = cells.rnn(X, W, R, sequence_lens=np.array([4, 2]))
     assert np.all(Y[2:, 0, 1] == 0)
     np.testing.assert_array_equal(Y_h[0, 1], Y[1, 0, 1])

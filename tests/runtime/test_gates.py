@@ -1,6 +1,5 @@
 import numpy as np
 import pytest
-
 from edgernn.runtime import gates
 from edgernn.runtime.errors import ConfigError
 

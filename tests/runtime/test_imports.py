@@ -1,6 +1,7 @@
 """The runtime is the device floor: numpy only at import, and it works where torch is absent."""
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -22,9 +23,8 @@ def _run(code: str, tmp_path, block_torch: bool = False) -> subprocess.Completed
     if block_torch:
         (tmp_path / "sitecustomize.py").write_text(BLOCK_TORCH)
         env_path = [str(tmp_path)]
-    import os
-
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(env_path + [os.environ.get("PYTHONPATH", "")])}
+    paths = env_path + [os.environ.get("PYTHONPATH", "")]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(paths)}
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
                           timeout=120)
 

@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-
 from edgernn.runtime import InputError, StreamError, StreamPool, load
 
 

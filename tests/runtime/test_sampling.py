@@ -1,6 +1,5 @@
 import numpy as np
 import pytest
-
 from edgernn.runtime import InputError, generate, load, sample
 
 

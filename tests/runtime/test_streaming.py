@@ -5,8 +5,6 @@ import threading
 
 import numpy as np
 import pytest
-from runtime_helpers import reference_outputs
-
 from edgernn.runtime import (
     BackendUnavailableError,
     InputError,
@@ -17,6 +15,7 @@ from edgernn.runtime import (
     pack_bundle,
 )
 from edgernn.runtime.errors import ConfigError
+from runtime_helpers import reference_outputs
 
 BACKENDS = [("numpy", {"kernel": "numpy"}), ("numpy", {}), ("torch", {})]
 
