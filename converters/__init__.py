@@ -4,7 +4,7 @@
 CLI uses; the builders and checks below are public for custom pipelines.
 """
 
-from .export import FORMATS, export_bundle, export_variant
+from .export import FORMATS, ExportOptions, export_bundle, export_variant
 from .onnx_sequence import build_sequence_graph
 from .onnx_step import build_step_graph
 from .spec import METADATA_KEY, ExportSpec, Tolerance
@@ -13,7 +13,7 @@ from .trt_compat import check as check_tensorrt_compat
 from .verify import verify_sequence, verify_step
 
 __all__ = [
-    "FORMATS", "METADATA_KEY", "TARGETS", "ExportSpec", "Tolerance", "build_sequence_graph",
-    "build_step_graph", "check_tensorrt_compat", "export_bundle", "export_variant", "get_target",
-    "verify_sequence", "verify_step",
+    "FORMATS", "METADATA_KEY", "TARGETS", "ExportOptions", "ExportSpec", "Tolerance",
+    "build_sequence_graph", "build_step_graph", "check_tensorrt_compat", "export_bundle",
+    "export_variant", "get_target", "verify_sequence", "verify_step",
 ]

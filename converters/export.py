@@ -75,34 +75,52 @@ def fp32_model(bundle: Bundle) -> RecurrentModel:
     return RecurrentModel.from_numpy(config, W.decode_all(bundle.tensors("fp32")))
 
 
-def export_variant(bundle: Bundle, variant: str, target: str = "gpu", steps: int = STEPS,
-                   seed: int = 0, reference: RecurrentModel | None = None) -> VariantExport:
+@dataclass(frozen=True)
+class ExportOptions:
+    """How to export: the target, the stream batch, the drift check and the sequence inputs.
+
+    ``lengths=None`` gives the sequence graph a ``lengths`` input when the head reads the last
+    step (padded batches of sequence-level predictions).
+    """
+
+    target: str = "gpu"
+    max_streams: int = 64
+    steps: int = STEPS
+    seed: int = 0
+    lengths: bool | None = None
+
+
+def export_variant(bundle: Bundle, variant: str, options: ExportOptions = ExportOptions(),
+                   reference: RecurrentModel | None = None) -> VariantExport:
     """Build and verify the sequence graph and (when streamable) the step graph of a variant."""
     info = bundle.variant(variant)
     config = bundle.config_for(variant)
+    lengths = config.head == "last" if options.lengths is None else options.lengths
     spec = ExportSpec(config, variant, info.get("precision", "fp32"),
-                      opset=min(OPSET, get_target(target).max_opset))
+                      opset=min(OPSET, get_target(options.target).max_opset), lengths=lengths)
     entries = bundle.tensors(variant)
     model = RecurrentModel.from_numpy(config, W.decode_all(entries))
     sequence = build_sequence_graph(spec, model, bundle.preprocessing)
     result = VariantExport(spec, model, entries, sequence, None)
-    result.verification["sequence"] = verify_sequence(sequence, model, spec, seed)
+    result.verification["sequence"] = verify_sequence(sequence, model, spec, options.seed)
     if config.streamable:
         result.step = build_step_graph(spec, entries, bundle.preprocessing)
-        result.verification["step"] = verify_step(result.step, model, spec, sequence, steps,
-                                                  seed=seed)
+        result.verification["step"] = verify_step(result.step, model, spec, sequence,
+                                                  options.steps, seed=options.seed)
         # recorded always, enforced for --format tensorrt
-        result.verification["trt_compat"] = trt_compat.check(result.step, target)
+        result.verification["trt_compat"] = trt_compat.check(result.step, options.target)
     if variant != "fp32" and "fp32" in bundle.variants:
         reference = reference or fp32_model(bundle)
-        result.verification["vs_fp32"] = compression_cost(model, reference, spec, steps, 2, seed)
+        result.verification["vs_fp32"] = compression_cost(model, reference, spec, options.steps,
+                                                          seed=options.seed)
     result.verification["tolerance"] = {"max_abs": spec.tolerance.max_abs,
                                         "drift": spec.tolerance.drift}
     return result
 
 
 def export_bundle(bundle_dir, formats="onnx", variants="fp32", target: str = "gpu",
-                  max_streams: int = 64, steps: int = STEPS, seed: int = 0) -> dict:
+                  max_streams: int = 64, steps: int = STEPS, seed: int = 0,
+                  lengths: bool | None = None) -> dict:
     """Export ``variants`` of a bundle to ``formats`` (ONNX is always written); returns the report.
 
     Raises VerificationError (nothing written) when any check fails. An engine build that cannot
@@ -122,7 +140,8 @@ def export_bundle(bundle_dir, formats="onnx", variants="fp32", target: str = "gp
             "TensorRT and Triton exports serve the streaming step graph, which a bidirectional "
             "model does not have; export --format onnx for its sequence graph")
     reference = fp32_model(bundle) if "fp32" in bundle.variants and variants != ["fp32"] else None
-    done = [export_variant(bundle, v, target, steps, seed, reference) for v in variants]
+    options = ExportOptions(target, max_streams, steps, seed, lengths)
+    done = [export_variant(bundle, v, options, reference) for v in variants]
     report = {"bundle": str(bundle.path), "target": target, "formats": formats,
               "variants": {d.spec.variant: d.verification for d in done}, "rows": [],
               "errors": []}

@@ -56,6 +56,7 @@ class ExportSpec:
     variant: str = "fp32"
     precision: str = "fp32"
     opset: int = OPSET
+    lengths: bool = False  # the sequence graph takes per-sequence valid lengths
 
     @property
     def ir_version(self) -> int:
@@ -87,6 +88,12 @@ class ExportSpec:
 
     def step_outputs(self) -> list[TensorSpec]:
         return [self.y, *self.states("out")]
+
+    def sequence_inputs(self) -> list[TensorSpec]:
+        c = self.config
+        x = TensorSpec("x", "int64", (-1,)) if c.token_input else TensorSpec(
+            "x", "float32", (-1, c.input_size))
+        return [x, *([TensorSpec("lengths", "int64", ())] if self.lengths else [])]
 
     def sequence_outputs(self) -> list[TensorSpec]:
         c = self.config

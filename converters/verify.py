@@ -80,10 +80,12 @@ def torch_step(model: RecurrentModel, spec: ExportSpec, x: np.ndarray, states: d
 
 
 @torch.no_grad()
-def torch_sequence(model: RecurrentModel, spec: ExportSpec, x: np.ndarray) -> dict:
+def torch_sequence(model: RecurrentModel, spec: ExportSpec, x: np.ndarray,
+                   lengths: np.ndarray | None = None) -> dict:
     cell = spec.config.cell
-    out, state = model.features(torch.from_numpy(x))
-    head = model._last_step(out, None) if spec.config.head == "last" else out
+    lengths = None if lengths is None else torch.from_numpy(lengths)
+    out, state = model.features(torch.from_numpy(x), lengths)
+    head = model._last_step(out, lengths) if spec.config.head == "last" else out
     y = model.activate(model.head(head)).numpy()
     return {"y": y, **{f"state_{n}_out": v for n, v in state_to_batch_first(state, cell).items()}}
 
@@ -97,16 +99,21 @@ def verify_sequence(graph: onnx.ModelProto, model: RecurrentModel, spec: ExportS
                     seed: int = 0) -> dict:
     """onnxruntime vs torch on two (batch, time) shapes, checking the dynamic axes work."""
     problems = _checker(graph)
+    inputs = [t.name for t in spec.sequence_inputs()]
     outputs = [t.name for t in spec.sequence_outputs()]
     dynamic = {"x": [0, 1], **({"y": [0, 1]} if spec.config.head == "every" else {})}
-    problems += check_interface(graph, ["x"], outputs, dynamic)
+    problems += check_interface(graph, inputs, outputs, dynamic)
     figures = {}
     if not problems:
         sess, rng = session(graph), np.random.default_rng(seed)
         for batch, steps in ((2, 7), (3, 13)):
             x = sample_x(spec, batch, steps, rng)
+            feeds, lengths = {"x": x}, None
+            if spec.lengths:  # padded batches: one full length, the others shorter
+                lengths = np.r_[steps, rng.integers(1, steps + 1, batch - 1)].astype(np.int64)
+                feeds["lengths"] = lengths
             where = f"sequence {batch}x{steps}"
-            figures[where] = compare(torch_sequence(model, spec, x), run(sess, {"x": x}),
+            figures[where] = compare(torch_sequence(model, spec, x, lengths), run(sess, feeds),
                                      spec.tolerance.max_abs, problems, where)
     return _report(figures, problems, max_abs=_max(figures))
 
@@ -143,7 +150,8 @@ def verify_step(graph: onnx.ModelProto, model: RecurrentModel, spec: ExportSpec,
                      problems, f"{steps}-step stream vs torch")
     figures = {"one step": one, f"{steps}-step stream vs torch": stream}
     if sequence is not None:
-        seq = run(session(sequence), {"x": xs})
+        feeds = {"x": xs, **({"lengths": np.full(batch, steps)} if spec.lengths else {})}
+        seq = run(session(sequence), feeds)
         last = streamed["y"] if spec.config.head == "every" else streamed["y"][:, -1]
         where = f"{steps}-step stream vs sequence graph"
         figures[where] = compare(seq, {**streamed, "y": last}, tol.drift, problems, where)

@@ -31,6 +31,9 @@ def columns(steps: int) -> tuple[str, ...]:
               help="Most streams batched in one call (TensorRT profile, Triton max_batch_size).")
 @click.option("--steps", type=click.IntRange(min=1), default=1000, show_default=True,
               help="Streamed steps in the drift check.")
+@click.option("--lengths/--no-lengths", default=None,
+              help="Give the sequence graph a per-sequence lengths input (default: when the head "
+                   "reads the last step).")
 @click.option("--from-torch", "from_torch", metavar="MODULE.py:FUNCTION",
               help="Adopt a PyTorch model: FUNCTION() returns the nn.Module.")
 @click.option("--weights", type=click.Path(exists=True, dir_okay=False),
@@ -40,8 +43,8 @@ def columns(steps: int) -> tuple[str, ...]:
 @click.option("--report", "report_path", type=click.Path(dir_okay=False),
               help="Also write the full verification report (kept when export is refused).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
-def export(bundle_dir, formats, variants, target, max_streams, steps, from_torch, weights, out,
-           force, report_path, as_json) -> None:
+def export(bundle_dir, formats, variants, target, max_streams, steps, lengths, from_torch, weights,
+           out, force, report_path, as_json) -> None:
     """Export a bundle's variants, verified against torch before anything is written.
 
     \b
@@ -62,7 +65,8 @@ def export(bundle_dir, formats, variants, target, max_streams, steps, from_torch
     elif not bundle_dir:
         raise click.UsageError("give a BUNDLE_DIR, or --from-torch with --weights and --out")
     try:
-        report = export_bundle(bundle_dir, formats, variants, target, max_streams, steps)
+        report = export_bundle(bundle_dir, formats, variants, target, max_streams, steps,
+                               lengths=lengths)
     except VerificationError as exc:
         keep_report(exc.report, report_path)
         show_refusal(exc.report, as_json)

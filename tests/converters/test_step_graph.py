@@ -8,7 +8,13 @@ import numpy as np
 import pytest
 import torch
 from converter_fixtures import add_variant, tiny_model
-from edgernn.converters import METADATA_KEY, ExportSpec, build_step_graph, export_variant
+from edgernn.converters import (
+    METADATA_KEY,
+    ExportOptions,
+    ExportSpec,
+    build_step_graph,
+    export_variant,
+)
 from edgernn.converters.verify import session
 from edgernn.runtime.bundle import read_bundle
 from edgernn.runtime.errors import NotStreamableError
@@ -22,7 +28,7 @@ CASES = [(cell, layers, variant) for cell in ("lstm", "gru", "rnn") for layers i
 @pytest.mark.parametrize("cell,layers,variant", CASES)
 def test_step_graph_matches_torch_over_a_stream(make_bundle, cell, layers, variant):
     bundle = read_bundle(make_bundle(int8=True, cell=cell, num_layers=layers, seed=layers))
-    done = export_variant(bundle, variant, steps=1000)
+    done = export_variant(bundle, variant, ExportOptions(steps=1000))
     step = done.verification["step"]
     print(f"{cell} layers={layers} {variant}: onnxruntime vs torch max abs {step['max_abs']:.3g}, "
           f"1,000-step drift {step['drift']:.3g}")  # shown with pytest -s
@@ -52,7 +58,7 @@ def test_fp16_and_sparse_int8_variants(make_bundle):
     add_variant(path, "sparse-int8", int8=True, sparse=True)
     bundle = read_bundle(path)
     for variant, marker in (("fp16", "Cast"), ("sparse-int8", "DequantizeLinear")):
-        done = export_variant(bundle, variant, steps=300)
+        done = export_variant(bundle, variant, ExportOptions(steps=300))
         assert done.verification["step"]["passed"], done.verification["step"]["problems"]
         assert marker in {n.op_type for n in done.step.graph.node}
         assert done.verification["trt_compat"]["ok"]
@@ -60,7 +66,7 @@ def test_fp16_and_sparse_int8_variants(make_bundle):
 
 def test_int8_weights_come_from_the_bundle_not_requantized(make_bundle):
     bundle = read_bundle(make_bundle(int8=True, cell="gru"))
-    done = export_variant(bundle, "int8", steps=10)
+    done = export_variant(bundle, "int8", ExportOptions(steps=10))
     stored = bundle.tensors("int8")
     graph = {i.name: i for i in done.step.graph.initializer}
     from onnx import numpy_helper
@@ -73,7 +79,7 @@ def test_int8_weights_come_from_the_bundle_not_requantized(make_bundle):
 
 def test_interface_names_layout_metadata_and_versions(make_bundle):
     bundle = read_bundle(make_bundle(cell="lstm", num_layers=2, output_activation="sigmoid"))
-    done = export_variant(bundle, "fp32", steps=5)
+    done = export_variant(bundle, "fp32", ExportOptions(steps=5))
     graph = done.step
     inputs = [i.name for i in graph.graph.input]
     outputs = [o.name for o in graph.graph.output]
@@ -98,7 +104,7 @@ def test_interface_names_layout_metadata_and_versions(make_bundle):
 def test_token_input_uses_gather_on_the_embedding(make_bundle):
     path = make_bundle(cell="gru", vocab_size=11, input_size=4, output_size=11, head="every",
                        task="language_model")
-    done = export_variant(read_bundle(path), "fp32", steps=200)
+    done = export_variant(read_bundle(path), "fp32", ExportOptions(steps=200))
     assert done.verification["step"]["passed"], done.verification["step"]["problems"]
     assert done.step.graph.node[0].op_type == "Gather"
     assert done.step.graph.input[0].type.tensor_type.elem_type == 7  # INT64
@@ -106,7 +112,7 @@ def test_token_input_uses_gather_on_the_embedding(make_bundle):
 
 def test_relu_rnn_and_every_step_head(make_bundle):
     path = make_bundle(cell="rnn", nonlinearity="relu", head="every", num_layers=2)
-    done = export_variant(read_bundle(path), "fp32", steps=300)
+    done = export_variant(read_bundle(path), "fp32", ExportOptions(steps=300))
     assert done.verification["step"]["passed"], done.verification["step"]["problems"]
     assert "Relu" in {n.op_type for n in done.step.graph.node}
 
@@ -118,3 +124,22 @@ def test_bidirectional_has_a_sequence_graph_only(make_bundle):
     assert done.verification["sequence"]["passed"], done.verification["sequence"]["problems"]
     with pytest.raises(NotStreamableError, match="bidirectional"):
         build_step_graph(ExportSpec(bundle.config), bundle.tensors("fp32"))
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_sequence_graph_takes_lengths_for_padded_batches(make_bundle, cell):
+    bundle = read_bundle(make_bundle(cell=cell, num_layers=2))
+    done = export_variant(bundle, "fp32", ExportOptions(steps=20))
+    graph = done.sequence
+    assert [i.name for i in graph.graph.input] == ["x", "lengths"]
+    recurrent = [n for n in graph.graph.node if n.op_type == cell.upper()]
+    assert recurrent and all(len(n.input) > 4 and n.input[4] for n in recurrent)  # sequence_lens
+    assert done.verification["sequence"]["passed"], done.verification["sequence"]["problems"]
+    x = np.random.default_rng(1).standard_normal((2, 6, 3)).astype(np.float32)
+    padded = x.copy()
+    padded[1, 4:] = 99.0  # garbage past the end must not matter
+    outs = [session(graph).run(None, {"x": v, "lengths": np.array([6, 4])}) for v in (x, padded)]
+    for a, b in zip(*outs):
+        np.testing.assert_allclose(a, b, atol=1e-6)
+    plain = export_variant(bundle, "fp32", ExportOptions(steps=20, lengths=False)).sequence
+    assert [i.name for i in plain.graph.input] == ["x"]
