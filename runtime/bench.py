@@ -4,6 +4,9 @@ numpy-only at module level, so it runs on a device with only the runtime install
 backends load their own engines, and each baseline imports torch or onnxruntime inside the
 function that runs it; a missing engine skips that baseline with the reason recorded. Timings
 are per call, ``time.perf_counter_ns`` around each call, with the garbage collector paused.
+
+So that a noisy machine cannot favour one row, all rows of one stream count are loaded first
+and then timed in interleaved rounds: each round times a share of the calls of every row in turn.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from collections.abc import Callable, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +29,7 @@ from .device import device_info
 from .errors import BackendUnavailableError, ConfigError
 
 PERCENTILES = (50, 90, 99)
+REWARM = 16  # untimed calls when a row resumes in a later round
 INPUT_CYCLE = 1024  # stream-samples cycled through while timing (values do not change the cost)
 FULLSEQ_CELLS = 1 << 15  # streams x sequence length of the torch full-sequence baseline, at most
 FULLSEQ = "torch full-seq"
@@ -46,11 +51,12 @@ class Settings:
     check_steps: int = 200
     seq_len: int = 1000
     repeats: int = 5
+    rounds: int = 5
     baselines: bool = True
     seed: int = 0
 
     def validate(self) -> None:
-        for name in ("steps", "threads", "check_steps", "seq_len", "repeats"):
+        for name in ("steps", "threads", "check_steps", "seq_len", "repeats", "rounds"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.warmup < 0 or self.rate <= 0:
@@ -167,15 +173,41 @@ def time_calls(call: Callable, inputs: Sequence, steps: int, warmup: int) -> np.
     return np.asarray(out, dtype=np.int64)
 
 
-def time_bulk(call: Callable, repeats: int) -> float:
-    """Median seconds of ``repeats`` calls of ``call()`` after one warm-up call."""
-    call()
+def time_bulk(call: Callable, repeats: int, warmup: bool) -> list[float]:
+    """Seconds of each of ``repeats`` calls of ``call()`` (after one untimed call if ``warmup``)."""
+    if warmup:
+        call()
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()
         call()
         times.append(time.perf_counter() - t0)
-    return float(np.median(times))
+    return times
+
+
+@dataclass
+class Timed:
+    """A loaded row; ``more(calls)`` times that many more calls (bulk rows: their share of
+    repeats) and updates the row."""
+
+    row: Row
+    more: Callable[[int], None]
+
+
+def per_call(row: Row, call: Callable, inputs: Sequence, s: Settings) -> Timed:
+    """Time ``call`` once per input (cycled), warm-up before the first round."""
+    chunks: list[np.ndarray] = []
+
+    def more(calls: int) -> None:
+        chunks.append(time_calls(call, inputs, calls, REWARM if chunks else s.warmup))
+        row.samples_ns = np.concatenate(chunks)
+
+    return Timed(row, more)
+
+
+def rounds(steps: int, count: int) -> list[int]:
+    """``steps`` calls split into ``count`` near-equal rounds (no empty round)."""
+    return [n for n in np.diff(np.linspace(0, steps, count + 1).round().astype(int)) if n]
 
 
 def peak_rss_bytes() -> int | None:
@@ -253,8 +285,8 @@ def reference_outputs(bundle: Bundle, variant: str, xs: np.ndarray, threads: int
 
 # --- edgernn rows ----------------------------------------------------------------------------
 
-def measure_runtime(bundle: Bundle, backend: str, variant: str, streams: int, s: Settings) -> Row:
-    """Load ``variant`` on ``backend``, check the contract, then time ``steps`` step calls."""
+def edgernn_row(bundle: Bundle, backend: str, variant: str, streams: int, s: Settings) -> Timed:
+    """Load ``variant`` on ``backend`` and check the contract; then step calls are timed."""
     from . import StreamPool, load
 
     t0 = time.perf_counter()
@@ -278,10 +310,8 @@ def measure_runtime(bundle: Bundle, backend: str, variant: str, streams: int, s:
     outs = [call(x) for x in feed(check)]
     got = np.stack(outs)[:, None] if ids is None else np.stack([[o[i] for i in ids] for o in outs])
     row.contract_error, row.contract_note = _contract(bundle, variant, check, got, s.threads)
-    row.samples_ns = time_calls(call, feed(make_inputs(bundle, streams, _cycle(streams), s.seed)),
-                                s.steps, s.warmup)
     row.peak_rss_bytes = peak_rss_bytes()
-    return row
+    return per_call(row, call, feed(make_inputs(bundle, streams, _cycle(streams), s.seed)), s)
 
 
 def _cycle(streams: int) -> int:
@@ -301,18 +331,26 @@ def _contract(bundle: Bundle, variant: str, xs: np.ndarray, got: np.ndarray,
 
 # --- baselines -------------------------------------------------------------------------------
 
-def torch_fullseq(bundle: Bundle, variant: str, streams: int, s: Settings) -> Row:
-    """torch's full-sequence forward (``step_outputs``) over T steps, per stream-step."""
+def torch_fullseq(bundle: Bundle, variant: str, streams: int, s: Settings) -> Timed:
+    """torch's full-sequence forward (``step_outputs``) over T steps, per stream-step (median
+    of ``repeats`` runs, spread over the rounds)."""
     torch, model = torch_reference(bundle, variant, s.threads)
     seq = max(1, min(s.seq_len, FULLSEQ_CELLS // streams))
     x = torch.from_numpy(batch_first(make_inputs(bundle, streams, seq, s.seed)))
-    with torch.inference_mode():
-        seconds = time_bulk(lambda: model.step_outputs(x), s.repeats)
-    return Row(FULLSEQ, "baseline", variant, streams, bulk_us=seconds * 1e6 / (seq * streams),
-               engine=f"nn.{type(model.rnn).__name__}, T={seq}", peak_rss_bytes=peak_rss_bytes())
+    row = Row(FULLSEQ, "baseline", variant, streams, peak_rss_bytes=peak_rss_bytes(),
+              engine=f"nn.{type(model.rnn).__name__}, T={seq}")
+    times: list[float] = []
+
+    def more(calls: int) -> None:
+        with torch.inference_mode():
+            times.extend(time_bulk(lambda: model.step_outputs(x), max(1, s.repeats // s.rounds),
+                                   warmup=not times))
+        row.bulk_us = float(np.median(times)) * 1e6 / (seq * streams)
+
+    return Timed(row, more)
 
 
-def torch_cell(bundle: Bundle, variant: str, streams: int, s: Settings) -> Row:
+def torch_cell(bundle: Bundle, variant: str, streams: int, s: Settings) -> Timed:
     """torch ``nn.LSTMCell``/``GRUCell``/``RNNCell`` per layer + head, stepping all streams."""
     torch, model = torch_reference(bundle, variant, s.threads)
     c = bundle.config
@@ -335,15 +373,18 @@ def torch_cell(bundle: Bundle, variant: str, streams: int, s: Settings) -> Row:
             x = state[k][0] if c.cell == "lstm" else state[k]
         return model.activate(model.head(x))
 
+    def step_no_grad(x):
+        with torch.inference_mode():
+            return step(x)
+
     xs = torch.from_numpy(make_inputs(bundle, streams, _cycle(streams), s.seed))
-    with torch.inference_mode():
-        samples = time_calls(step, list(xs), s.steps, s.warmup)
-    return Row(f"torch {TORCH_CELLS[c.cell]}", "baseline", variant, streams, samples_ns=samples,
-               engine=f"{c.num_layers} layer(s) + head, batch {streams}",
-               peak_rss_bytes=peak_rss_bytes())
+    row = Row(f"torch {TORCH_CELLS[c.cell]}", "baseline", variant, streams,
+              engine=f"{c.num_layers} layer(s) + head, batch {streams}",
+              peak_rss_bytes=peak_rss_bytes())
+    return per_call(row, step_no_grad, list(xs), s)
 
 
-def ort_run(bundle: Bundle, variant: str, streams: int, s: Settings) -> Row:
+def ort_run(bundle: Bundle, variant: str, streams: int, s: Settings) -> Timed:
     """onnxruntime's plain ``session.run`` on the bundle's exported step graph, state fed back."""
     rel = bundle.manifest.get("exports", {}).get("onnx", {}).get(variant, {}).get("step")
     if rel is None:
@@ -367,30 +408,22 @@ def ort_run(bundle: Bundle, variant: str, streams: int, s: Settings) -> Row:
         for i, name in loop.items():
             feeds[name] = out[i]
 
-    samples = time_calls(step, list(make_inputs(bundle, streams, _cycle(streams), s.seed)),
-                         s.steps, s.warmup)
-    return Row("onnxruntime run", "baseline", variant, streams, samples_ns=samples,
-               engine=f"session.run, {rel}",
-               peak_rss_bytes=peak_rss_bytes())
-
-
-BASELINES = {torch_fullseq: FULLSEQ, torch_cell: "torch cell", ort_run: "onnxruntime run"}
+    row = Row("onnxruntime run", "baseline", variant, streams, engine=f"session.run, {rel}",
+              peak_rss_bytes=peak_rss_bytes())
+    return per_call(row, step, list(make_inputs(bundle, streams, _cycle(streams), s.seed)), s)
 
 
 # --- the whole run ---------------------------------------------------------------------------
 
-def plan(backends: Sequence[str], variants: Sequence[str], streams: Sequence[int],
-         baselines: bool) -> list[tuple]:
-    """The ordered measurements: per streams count, the full-sequence reference first."""
-    base_variant = "fp32" if "fp32" in variants or not variants else variants[0]
-    tasks = []
-    for n in streams:
-        if baselines:
-            tasks.append(("baseline", torch_fullseq, base_variant, n))
-        tasks += [("edgernn", b, v, n) for b in backends for v in variants]
-        if baselines:
-            tasks.append(("baseline", torch_cell, base_variant, n))
-            tasks += [("baseline", ort_run, v, n) for v in variants]
+def plan(backends: Sequence[str], variants: Sequence[str], baselines: bool) -> list[tuple]:
+    """The rows of one stream count: (label, ``prepare(bundle, streams=, s=) -> Timed``)."""
+    base = "fp32" if "fp32" in variants or not variants else variants[0]
+    tasks = [(f"{b} {v}", partial(edgernn_row, backend=b, variant=v))
+             for b in backends for v in variants]
+    if baselines:
+        tasks.insert(0, (f"{FULLSEQ} {base}", partial(torch_fullseq, variant=base)))
+        tasks.append((f"torch cell {base}", partial(torch_cell, variant=base)))
+        tasks += [(f"onnxruntime run {v}", partial(ort_run, variant=v)) for v in variants]
     return tasks
 
 
@@ -402,7 +435,7 @@ def run(bundle_path, backends: Sequence[str] | None = None, variants: Sequence[s
     ``backends`` defaults to every backend available here, ``variants`` to all in the bundle.
     Unknown names raise (listing what exists); an unavailable backend, or a baseline whose engine
     or graph is missing, is skipped with its reason; if no edgernn row could be measured at all,
-    BackendUnavailableError says why.
+    BackendUnavailableError says why. ``on_task(done, total, label)`` reports progress.
     """
     s = settings or Settings()
     s.validate()
@@ -413,23 +446,33 @@ def run(bundle_path, backends: Sequence[str] | None = None, variants: Sequence[s
     for v in variants:
         bundle.variant(v)
     report = Report(Path(bundle_path), s)
-    backends = _usable_backends(backends, report)
-    tasks = plan(backends, variants, streams, s.baselines)
-    with pinned_threads(s.threads) as report.threads:
-        for done, (kind, what, variant, n) in enumerate(tasks):
-            label = f"{what if kind == 'edgernn' else BASELINES[what]} {variant} x{n}"
-            if on_task:
-                on_task(done, len(tasks), label)
-            try:
-                if kind == "edgernn":
-                    report.rows.append(measure_runtime(bundle, what, variant, n, s))
-                else:
-                    report.rows.append(what(bundle, variant, n, s))
-            except Skipped as exc:
-                if not any(x["reason"] == str(exc) for x in report.skipped):
-                    report.skip(label, str(exc))
+    tasks = plan(_usable_backends(backends, report), variants, s.baselines)
+    shares = rounds(s.steps, s.rounds)
+    total, done = len(streams) * (len(tasks) + len(shares)), 0
+
+    def tick(label: str) -> None:
+        nonlocal done
         if on_task:
-            on_task(len(tasks), len(tasks), "done")
+            on_task(done, total, label)
+        done += 1
+
+    with pinned_threads(s.threads) as report.threads:
+        for n in streams:
+            loaded = []
+            for label, prepare in tasks:
+                tick(f"load {label} x{n}")
+                try:
+                    loaded.append(prepare(bundle, streams=n, s=s))
+                except Skipped as exc:
+                    if not any(x["reason"] == str(exc) for x in report.skipped):
+                        report.skip(f"{label} x{n}", str(exc))
+            for k, calls in enumerate(shares):
+                tick(f"round {k + 1}/{len(shares)} x{n}")
+                for timed in loaded:
+                    timed.more(calls)
+            report.rows += [timed.row for timed in loaded]
+    if on_task:
+        on_task(total, total, "done")
     if not any(r.kind == "edgernn" for r in report.rows):
         reasons = "; ".join(f"{x['row']}: {x['reason']}" for x in report.skipped)
         raise BackendUnavailableError(f"nothing could be measured ({reasons})")

@@ -47,6 +47,9 @@ def _streams(ctx, param, value: str) -> list[int]:
               help="Threads for BLAS, onnxruntime and torch.")
 @click.option("--rate", default=16_000.0, type=click.FloatRange(min=0, min_open=True),
               show_default=True, help="Sample rate (Hz) for the real-time factor.")
+@click.option("--rounds", default=5, type=click.IntRange(min=1), show_default=True,
+              help="Rows of one stream count are timed in this many interleaved rounds, so "
+                   "machine noise is shared fairly between them.")
 @click.option("--check-steps", default=200, type=click.IntRange(min=1), show_default=True,
               help="Steps compared with torch for the contract error.")
 @click.option("--json", "json_out", default=None, metavar="FILE",
@@ -54,12 +57,13 @@ def _streams(ctx, param, value: str) -> list[int]:
 @click.option("--plot", "plot_out", default=None, type=click.Path(dir_okay=False, path_type=Path),
               help="Draw latency distributions per backend x variant to a PNG (needs matplotlib).")
 @click.option("--no-baselines", is_flag=True, help="Measure only edgernn rows.")
-def command(bundle, backends, variants, streams, steps, warmup, threads, rate, check_steps,
-            json_out, plot_out, no_baselines) -> None:
+def command(bundle, backends, variants, streams, steps, warmup, threads, rate, rounds,
+            check_steps, json_out, plot_out, no_baselines) -> None:
     """Measure per-step latency of BUNDLE's variants on runtime backends.
 
     \b
-    Each row: warm-up, then STEPS calls timed one by one (perf_counter_ns):
+    Each row is loaded and checked, warmed up, then STEPS calls are timed one by one
+    (perf_counter_ns), in ROUNDS interleaved with the other rows of the same stream count:
       p50/p90/p99/max µs   per call (a call steps every stream)
       µs/stream-step       median call time / streams; all ratios use it
       stream-steps/s       throughput over the timed run
@@ -82,7 +86,7 @@ def command(bundle, backends, variants, streams, steps, warmup, threads, rate, c
     from edgernn.runtime import bench
 
     settings = bench.Settings(steps=steps, warmup=warmup, threads=threads, rate=rate,
-                              check_steps=check_steps, baselines=not no_baselines)
+                              rounds=rounds, check_steps=check_steps, baselines=not no_baselines)
     with console.progress() as bar:
         task = bar.add_task("bench", total=None, status="")
 

@@ -17,6 +17,25 @@ def test_time_calls_times_every_call_after_warmup():
     assert ns.shape == (7,) and ns.dtype == np.int64 and (ns > 0).all()
 
 
+@pytest.mark.parametrize("steps, count", [(120, 5), (7, 3), (2, 5), (1, 1)])
+def test_rounds_split_every_call_once(steps, count):
+    shares = bench.rounds(steps, count)
+    assert sum(shares) == steps and len(shares) == min(steps, count)
+    assert max(shares) - min(shares) <= 1
+
+
+def test_rows_are_timed_in_interleaved_rounds():
+    order = []
+    timed = [bench.per_call(bench.Row(name, "edgernn", "fp32", 1), order.append, [name],
+                            bench.Settings(warmup=0)) for name in "ab"]
+    for calls in bench.rounds(6, 3):
+        for t in timed:
+            t.more(calls)
+    resumed = bench.REWARM + 2
+    assert "".join(order) == "aabb" + ("a" * resumed + "b" * resumed) * 2
+    assert [t.row.samples_ns.size for t in timed] == [6, 6]
+
+
 def test_row_statistics_are_consistent():
     samples = np.array([4000, 1000, 2000, 3000, 10_000] * 20, dtype=np.int64)
     row = bench.Row("x", "edgernn", "fp32", 4, samples_ns=samples)
@@ -117,3 +136,19 @@ def test_module_imports_no_engine():
             "if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_every_available_backend_and_the_onnxruntime_run_baseline(bundle_factory):
+    from edgernn.converters.export import export_bundle
+    from edgernn.runtime.backends import backend_status
+
+    path = bundle_factory("exported", int8=False)
+    export_bundle(path, "onnx", "fp32", steps=8)
+    rep, _ = bench.run(path, None, ["fp32"], [1, 2], QUICK)
+    ort = [r for r in rep.rows if r.name == "onnxruntime run"]
+    assert [r.streams for r in ort] == [1, 2] and "fp32-step.onnx" in ort[0].engine
+    assert all(r.samples_ns.size == QUICK.steps and r.vs_torch_fullseq > 0 for r in ort)
+    available = [name for name, st in backend_status().items() if st["available"]]
+    ours = [r for r in rep.rows if r.kind == "edgernn"]
+    assert sorted({r.name for r in ours}) == sorted(available)
+    assert all(r.contract_error < 1e-4 for r in ours)

@@ -1,0 +1,24 @@
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
+
+
+@pytest.mark.parametrize("script, pngs", [("step_latency", []), ("pool_scaling", ["pool_scaling"])])
+def test_quick_run_writes_table_json_and_figures(tmp_path, script, pngs):
+    result = subprocess.run([sys.executable, str(BENCHMARKS / f"{script}.py"), "--quick",
+                             "--out", str(tmp_path)], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    text = (tmp_path / f"{script}.md").read_text()
+    assert "Command: `python benchmarks/" in text and "Machine:" in text and "Targets" in text
+    assert "torch full-seq" in text and "onnxruntime run" in text
+    runs = json.loads((tmp_path / f"{script}.json").read_text())["runs"]
+    assert all(r["threads"]["blas"] == "environment" for r in runs)
+    ours = {r["variant"] for run in runs for r in run["rows"] if r["kind"] == "edgernn"}
+    assert ours == {"fp32", "int8"}
+    for name in pngs:
+        assert (tmp_path / f"{name}.png").stat().st_size > 10_000
