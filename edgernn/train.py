@@ -64,7 +64,6 @@ class TrainConfig:
         need(self.lr > 0, f"lr must be > 0, got {self.lr}")
         for name in ("weight_decay", "clip", "patience", "tbptt"):
             need(getattr(self, name) >= 0, f"{name} must be >= 0, got {getattr(self, name)}")
-        need(not self.resume or self.checkpoint, "resume needs a checkpoint path")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -274,6 +273,8 @@ def fit(model: RecurrentModel, dataset: Dataset, config: TrainConfig | None = No
              "best_model": {k: v.clone() for k, v in model.state_dict().items()}}
     resumed_from = None
     if config.resume:
+        if not config.checkpoint:
+            raise ConfigError("resume needs TrainConfig.checkpoint, the file to resume from")
         state = _load_checkpoint(Path(config.checkpoint), model, loop, dataset)
         resumed_from = state["epoch"]
     n_batches = math.ceil(len(dataset.train) / config.batch_size)

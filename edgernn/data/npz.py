@@ -25,11 +25,14 @@ def read_npz(path: str | Path) -> dict[str, np.ndarray]:
     path = Path(path)
     if not path.is_file():
         raise DataError(f"no .npz file at {path}")
+    if not zipfile.is_zipfile(path):
+        raise DataError(f"{path}: not a readable .npz file (not a zip archive of .npy arrays)")
     try:
         with np.load(path, allow_pickle=False) as data:
             return {k: data[k] for k in data.files}
-    except ValueError as exc:  # object arrays need pickle
-        raise DataError(f"{path}: {exc}; store plain numeric arrays") from exc
+    except ValueError as exc:  # object arrays need pickle, which is never allowed here
+        raise DataError(f"{path}: holds an object array that only pickle could load (refused); "
+                        "store plain numeric arrays") from exc
     except (OSError, zipfile.BadZipFile) as exc:
         raise DataError(f"{path}: not a readable .npz file ({exc})") from exc
 
