@@ -28,6 +28,7 @@ from . import trt_compat
 from .jetson import build_plan
 from .onnx_sequence import build_sequence_graph
 from .onnx_step import build_step_graph
+from .quantize import ort_only_int8
 from .spec import OPSET, ExportSpec
 from .targets import get_target
 from .tensorrt import build_engine, settings_for
@@ -35,7 +36,7 @@ from .triton import repository_files
 from .verify import STEPS, compression_cost, verify_sequence, verify_step
 
 FORMATS = ("onnx", "tensorrt", "triton")
-CHECKED = ("sequence", "step", "triton")  # verification records that gate the export
+CHECKED = ("sequence", "sequence_ort_only", "step", "triton")  # records that gate the export
 
 
 @dataclass
@@ -47,6 +48,7 @@ class VariantExport:
     entries: dict
     sequence: onnx.ModelProto
     step: onnx.ModelProto | None
+    ort_only: onnx.ModelProto | None = None  # onnxruntime's int8 LSTM sequence graph
     verification: dict = field(default_factory=dict)
 
     def problems(self) -> list[str]:
@@ -103,6 +105,10 @@ def export_variant(bundle: Bundle, variant: str, options: ExportOptions = Export
     sequence = build_sequence_graph(spec, model, bundle.preprocessing)
     result = VariantExport(spec, model, entries, sequence, None)
     result.verification["sequence"] = verify_sequence(sequence, model, spec, options.seed)
+    if spec.precision == "int8" and config.cell == "lstm":
+        result.ort_only = ort_only_int8(sequence)
+        result.verification["sequence_ort_only"] = verify_sequence(result.ort_only, model, spec,
+                                                                   options.seed)
     if config.streamable:
         result.step = build_step_graph(spec, entries, bundle.preprocessing)
         result.verification["step"] = verify_step(result.step, model, spec, sequence,
@@ -149,12 +155,8 @@ def export_bundle(bundle_dir, formats="onnx", variants="fp32", target: str = "gp
     for d in done:
         records["onnx"][d.spec.variant] = _onnx_files(d, files, report["rows"])
         if "triton" in formats:
-            tfiles, record = repository_files(d.spec, d.entries, d.step, max_streams,
-                                              bundle.preprocessing)
-            d.verification["triton"] = record["verification"]
-            files.update(tfiles)
-            records["triton"][d.spec.variant] = record
-            report["rows"].append(_row("triton", d, "step", len(tfiles[record["model_file"]])))
+            records["triton"][d.spec.variant] = _triton_files(
+                d, max_streams, bundle.preprocessing, files, report["rows"])
     problems = [p for d in done for p in d.problems()]
     problems += [f"{d.spec.variant} TensorRT: {p['node']} ({p['op'] or 'tensor'}): {p['reason']}"
                  for d in done if "tensorrt" in formats
@@ -163,11 +165,12 @@ def export_bundle(bundle_dir, formats="onnx", variants="fp32", target: str = "gp
         raise VerificationError(
             f"export refused, verification failed: {'; '.join(problems)}", report=report)
     if "tensorrt" in formats:
-        for d in done:
-            info = bundle.variant(d.spec.variant)
-            sparse = info.get("pattern") == "2:4"
-            records["tensorrt"][d.spec.variant] = {
-                target: _tensorrt_files(d, t, max_streams, sparse, files, report)}
+        with tempfile.TemporaryDirectory() as scratch:
+            cache = Path(scratch) / "timing.cache"  # one timing cache shared by every build
+            for d in done:
+                sparse = bundle.variant(d.spec.variant).get("pattern") == "2:4"
+                records["tensorrt"][d.spec.variant] = {
+                    target: _tensorrt_files(d, t, max_streams, sparse, cache, files, report)}
     records = {k: v for k, v in records.items() if v}
 
     def patch(manifest: dict) -> None:
@@ -187,17 +190,30 @@ def _onnx_files(d: VariantExport, files: dict, rows: list) -> dict:
     stem = file_stem(d.spec.variant)
     record = {"opset": d.spec.opset, "ir_version": d.spec.ir_version,
               "precision": d.spec.precision, "verification": d.verification}
-    for kind, graph in (("sequence", d.sequence), ("step", d.step)):
+    graphs = (("sequence", d.sequence), ("step", d.step), ("sequence_ort_only", d.ort_only))
+    for kind, graph in graphs:
         if graph is not None:
-            rel = f"onnx/{stem}-{kind}.onnx"
+            rel = f"onnx/{stem}-{kind.replace('_', '-')}.onnx"
             files[rel] = graph.SerializeToString()
             record[kind] = rel
             rows.append(_row("onnx", d, kind, len(files[rel])))
+    if d.ort_only is not None:
+        record["labels"] = {"sequence_ort_only": "ort-only: com.microsoft.DynamicQuantizeLSTM "
+                            "runs on onnxruntime's CPU provider only, not on TensorRT"}
     return record
 
 
-def _tensorrt_files(d: VariantExport, t, max_streams: int, sparse: bool, files: dict,
-                    report: dict) -> dict:
+def _triton_files(d: VariantExport, max_streams: int, preprocessing: dict, files: dict,
+                  rows: list) -> dict:
+    new, record = repository_files(d.spec, d.entries, d.step, max_streams, preprocessing)
+    d.verification["triton"] = record["verification"]
+    files.update(new)
+    rows.append(_row("triton", d, "step", len(new[record["model_file"]])))
+    return record
+
+
+def _tensorrt_files(d: VariantExport, t, max_streams: int, sparse: bool, cache: Path,
+                    files: dict, report: dict) -> dict:
     """Build plan (always) and engine (targets that build here, when tensorrt is present)."""
     stem = file_stem(d.spec.variant)
     settings = settings_for(d.spec, t, max_streams, sparse)
@@ -208,10 +224,8 @@ def _tensorrt_files(d: VariantExport, t, max_streams: int, sparse: bool, files: 
               "status": f"planned: build on the device with `{plan['command']}`"}
     if t.builds_here:
         try:
-            with tempfile.TemporaryDirectory() as scratch:
-                cache = Path(scratch) / "timing.cache"
-                engine, build = build_engine(d.step.SerializeToString(), settings, cache)
-                files[settings.timing_cache] = cache.read_bytes()
+            engine, build = build_engine(d.step.SerializeToString(), settings, cache)
+            files[settings.timing_cache] = cache.read_bytes()
             files[plan["engine"]] = engine
             record.update(engine=plan["engine"], status="built", build=build)
         except BackendUnavailableError as exc:

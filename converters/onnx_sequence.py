@@ -9,7 +9,10 @@ ONNX RNN ops).
 
 from __future__ import annotations
 
+import contextlib
 import io
+import os
+import sys
 import warnings
 
 import onnx
@@ -48,7 +51,7 @@ def build_sequence_graph(spec: ExportSpec, model: RecurrentModel,
     if c.head == "every":
         axes["y"] = {0: BATCH, 1: TIME}
     buf = io.BytesIO()
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), quiet_native_stderr():
         warnings.simplefilter("ignore")  # the exporter warns about batch_first RNNs and sizes
         torch.onnx.export(
             SequenceModule(model).eval(), args, buf, dynamo=False, opset_version=spec.opset,
@@ -59,3 +62,18 @@ def build_sequence_graph(spec: ExportSpec, model: RecurrentModel,
     proto.producer_name = "edgernn"
     onnx.helper.set_model_props(proto, spec.metadata(preprocessing))
     return proto
+
+
+@contextlib.contextmanager
+def quiet_native_stderr():
+    """Silence file descriptor 2: the exporter's C++ side prints shape-inference warnings about
+    packed sequences there, bypassing Python's warnings. Errors still raise as exceptions."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)

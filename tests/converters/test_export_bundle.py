@@ -28,7 +28,11 @@ def test_onnx_and_triton_exports_are_recorded(make_bundle):
     assert exports["triton"]["fp32"]["config"] == "triton/edgernn_lstm_fp32/config.pbtxt"
     assert {(r["format"], r["variant"], r["graph"]) for r in report["rows"]} == {
         ("onnx", v, g) for v in ("fp32", "int8") for g in ("step", "sequence")
-    } | {("triton", v, "step") for v in ("fp32", "int8")}
+    } | {("triton", v, "step") for v in ("fp32", "int8")} | {("onnx", "int8", "sequence_ort_only")}
+    ort_only = onnx.load(bundle.file(exports["onnx"]["int8"]["sequence_ort_only"]))
+    assert "DynamicQuantizeLSTM" in {n.op_type for n in ort_only.graph.node}
+    assert figures["sequence_ort_only"]["passed"]
+    assert "ort-only" in exports["onnx"]["int8"]["labels"]["sequence_ort_only"]
     step = onnx.load(bundle.file("onnx/fp32-step.onnx"))
     feeds = {"x": np.ones((1, 3), np.float32), "state_c_in": np.zeros((1, 2, 8), np.float32),
              "state_h_in": np.zeros((1, 2, 8), np.float32)}
