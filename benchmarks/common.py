@@ -17,13 +17,17 @@ RESULTS = Path(__file__).resolve().parent / "results"
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
-def arguments(doc: str, steps: int) -> argparse.Namespace:
-    """The options every script takes; pins the thread pools before anything heavy loads."""
+def arguments(doc: str, steps: int, bundles: bool = False) -> argparse.Namespace:
+    """The options every script takes (``bundles``: also ``--bundles DIR`` to keep the bundles
+    made); pins the thread pools before anything heavy loads."""
     parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny settings, for tests")
     parser.add_argument("--steps", type=int, default=steps, help="timed calls per row")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", type=Path, default=RESULTS, help="where results are written")
+    if bundles:
+        parser.add_argument("--bundles", type=Path, default=None,
+                            help="keep the bundles made here (default: a temporary folder)")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     for var in THREAD_VARS:
@@ -56,6 +60,15 @@ def ratio_to(rows: list[dict], row: dict, name: str) -> float | None:
         if other["name"] == name and same:
             return row["per_stream_step_us"] / other["per_stream_step_us"]
     return None
+
+
+TARGET_COLUMNS = ["target", "backend", "measured", "wanted", "met"]
+
+
+def target_row(what: str, backend: str, measured: float, op: str, limit: float) -> list:
+    """One line of a targets table: the measured ratio against the wanted bound."""
+    met = measured <= limit if op == "≤" else measured >= limit
+    return [what, backend, round(measured, 2), f"{op} {limit}", "yes" if met else "no"]
 
 
 def markdown_table(columns: list[str], rows: list[list]) -> str:

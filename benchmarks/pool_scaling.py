@@ -14,7 +14,15 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import arguments, make_bundle, markdown_table, ratio_to, write_results  # noqa: E402
+from common import (  # noqa: E402
+    TARGET_COLUMNS,
+    arguments,
+    make_bundle,
+    markdown_table,
+    ratio_to,
+    target_row,
+    write_results,
+)
 
 STREAMS = (1, 4, 16, 64, 256)
 FULLSEQ = "torch full-seq"
@@ -47,21 +55,18 @@ def main() -> None:
                              ratio_to(doc["rows"], r, "onnxruntime run"), r["contract_error"]])
     columns = ["streams", "row", "variant", "p50 µs per call", "µs/stream-step", "stream-steps/s",
                "× torch full-seq", "× ort run", "contract err"]
-    text = markdown_table(columns, rows) + "\n\n" + _headlines(documents, streams)
+    text = markdown_table(columns, rows) + "\n\n" + _targets(documents, streams)
     write_results(args.out, "pool_scaling", documents, text)
     _plot(documents, args.out / "pool_scaling.png")
 
 
-def _headlines(documents: list[dict], streams) -> str:
-    lines = []
-    for n, doc in zip(streams, documents):
-        for r in doc["rows"]:
-            if r["kind"] == "edgernn":
-                lines.append(f"- {n} streams, {r['name']} {r['variant']}: "
-                             f"{r['per_stream_step_us']:.3g} µs per stream-step, "
-                             f"{r['vs_torch_fullseq']:.2f}× torch full-seq batched")
-    return ("Targets (issue 5, 256 streams, H=128): fp32 ≤ 1.0× and int8 ≤ 0.7× torch full-seq "
-            "batched per stream-step.\n\n" + "\n".join(lines))
+def _targets(documents: list[dict], streams) -> str:
+    """Issue 5's pool targets (256 streams, fp32 ≤ 1.0×, int8 ≤ 0.7× torch full-seq batched)."""
+    rows = [target_row(f"{n} streams {r['variant']} / torch full-seq batched", r["name"],
+                       r["vs_torch_fullseq"], "≤", {"fp32": 1.0, "int8": 0.7}[r["variant"]])
+            for n, doc in zip(streams, documents) if n == 256
+            for r in doc["rows"] if r["kind"] == "edgernn"]
+    return "Targets (issue 5, H=128, 1 thread):\n\n" + markdown_table(TARGET_COLUMNS, rows)
 
 
 def _plot(documents: list[dict], path: Path) -> None:

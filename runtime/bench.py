@@ -274,8 +274,8 @@ def reference_outputs(bundle: Bundle, variant: str, xs: np.ndarray, threads: int
     bundle's preprocessing, (streams, steps, O)."""
     torch, model = torch_reference(bundle, variant, threads)
     prep = bundle.preprocessing
-    if not bundle.config.token_input and "input_mean" in prep:
-        xs = (xs - np.float32(prep["input_mean"])) / np.float32(prep["input_std"])
+    if not bundle.config.token_input:  # as the runtime does: (x - mean) / std, each optional
+        xs = (xs - np.float32(prep.get("input_mean", 0))) / np.float32(prep.get("input_std", 1))
     with torch.inference_mode():
         ys = model.step_outputs(torch.from_numpy(np.ascontiguousarray(xs))).numpy()
     if bundle.config.task == "regression":  # as the runtime does: outputs back to target units
