@@ -62,7 +62,9 @@ def ratio_to(rows: list[dict], row: dict, name: str) -> float | None:
     return None
 
 
-TARGET_COLUMNS = ["target", "backend", "measured", "wanted", "met"]
+def targets_table(title: str, rows: list[list]) -> str:
+    """A titled table of ``target_row`` lines."""
+    return f"{title}\n\n" + markdown_table(["target", "backend", "measured", "wanted", "met"], rows)
 
 
 def target_row(what: str, backend: str, measured: float, op: str, limit: float) -> list:

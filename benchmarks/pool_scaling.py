@@ -14,29 +14,22 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import (  # noqa: E402
-    TARGET_COLUMNS,
-    arguments,
-    make_bundle,
-    markdown_table,
-    ratio_to,
-    target_row,
-    write_results,
-)
+import common  # noqa: E402
 
 STREAMS = (1, 4, 16, 64, 256)
 FULLSEQ = "torch full-seq"
 
 
 def main() -> None:
-    args = arguments(__doc__, steps=40_000)
+    args = common.arguments(__doc__, steps=40_000)
     from edgernn.runtime import bench
 
     streams = (1, 8) if args.quick else STREAMS
     hidden = 16 if args.quick else 128
     documents, rows = [], []
     with tempfile.TemporaryDirectory() as tmp:
-        path = make_bundle(Path(tmp) / f"lstm{hidden}", hidden, 16, 8 if args.quick else 32)
+        path = common.make_bundle(Path(tmp) / f"lstm{hidden}", hidden, 16,
+                                  8 if args.quick else 32)
         for n in streams:
             # about the same number of stream-steps per row at every pool size
             settings = bench.Settings(
@@ -50,23 +43,24 @@ def main() -> None:
             for r in doc["rows"]:
                 lat = r["latency_us"] or {}
                 name = r["name"] if r["kind"] == "baseline" else r["engine"]
+                ort = common.ratio_to(doc["rows"], r, "onnxruntime run")
                 rows.append([n, name, r["variant"], lat.get("p50"), r["per_stream_step_us"],
-                             r["stream_steps_per_s"], r["vs_torch_fullseq"],
-                             ratio_to(doc["rows"], r, "onnxruntime run"), r["contract_error"]])
+                             r["stream_steps_per_s"], r["vs_torch_fullseq"], ort,
+                             r["contract_error"]])
     columns = ["streams", "row", "variant", "p50 µs per call", "µs/stream-step", "stream-steps/s",
                "× torch full-seq", "× ort run", "contract err"]
-    text = markdown_table(columns, rows) + "\n\n" + _targets(documents, streams)
-    write_results(args.out, "pool_scaling", documents, text)
+    text = common.markdown_table(columns, rows) + "\n\n" + _targets(documents, streams)
+    common.write_results(args.out, "pool_scaling", documents, text)
     _plot(documents, args.out / "pool_scaling.png")
 
 
 def _targets(documents: list[dict], streams) -> str:
     """Issue 5's pool targets (256 streams, fp32 ≤ 1.0×, int8 ≤ 0.7× torch full-seq batched)."""
-    rows = [target_row(f"{n} streams {r['variant']} / torch full-seq batched", r["name"],
+    rows = [common.target_row(f"{n} streams {r['variant']} / torch full-seq batched", r["name"],
                        r["vs_torch_fullseq"], "≤", {"fp32": 1.0, "int8": 0.7}[r["variant"]])
             for n, doc in zip(streams, documents) if n == 256
             for r in doc["rows"] if r["kind"] == "edgernn"]
-    return "Targets (issue 5, H=128, 1 thread):\n\n" + markdown_table(TARGET_COLUMNS, rows)
+    return common.targets_table("Targets (issue 5, H=128, 1 thread):", rows)
 
 
 def _plot(documents: list[dict], path: Path) -> None:

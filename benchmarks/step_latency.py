@@ -15,22 +15,14 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import (  # noqa: E402
-    TARGET_COLUMNS,
-    arguments,
-    make_bundle,
-    markdown_table,
-    ratio_to,
-    target_row,
-    write_results,
-)
+import common  # noqa: E402
 
 HIDDEN = (64, 128, 256, 512)
 ORT = "onnxruntime run"
 
 
 def main() -> None:
-    args = arguments(__doc__, steps=10_000, bundles=True)
+    args = common.arguments(__doc__, steps=10_000, bundles=True)
     from edgernn.runtime import bench
 
     from edgernn.cli.bench import plot_latency
@@ -43,7 +35,7 @@ def main() -> None:
     documents, rows = [], []
     with tempfile.TemporaryDirectory() as tmp:
         for h in hidden:
-            path = make_bundle((args.bundles or Path(tmp)) / f"lstm{h}", h,
+            path = common.make_bundle((args.bundles or Path(tmp)) / f"lstm{h}", h,
                                export_steps=8 if args.quick else 32)
             report, opened = bench.run(path, None, ["fp32", "int8"], [1], settings)
             doc = report.to_dict(opened)
@@ -53,20 +45,20 @@ def main() -> None:
                 plot_latency(report, args.out / "step_latency_h128.png")
     columns = ["H", "row", "variant", "p50 µs", "p99 µs", "µs/step", "× torch full-seq",
                "× ort run", "contract err"]
-    text = markdown_table(columns, rows) + "\n\n" + _targets(documents, hidden)
-    write_results(args.out, "step_latency", documents, text)
+    text = common.markdown_table(columns, rows) + "\n\n" + _targets(documents, hidden)
+    common.write_results(args.out, "step_latency", documents, text)
 
 
 def _row(h: int, r: dict, rows: list[dict]) -> list:
     lat = r["latency_us"] or {}
     name = r["name"] if r["kind"] == "baseline" else r["engine"]
     return [h, name, r["variant"], lat.get("p50"), lat.get("p99"), r["per_stream_step_us"],
-            r["vs_torch_fullseq"], ratio_to(rows, r, ORT), r["contract_error"]]
+            r["vs_torch_fullseq"], common.ratio_to(rows, r, ORT), r["contract_error"]]
 
 
 def _targets(documents: list[dict], hidden) -> str:
     """Issue 5's single-stream targets, each with the ratio measured here, per backend."""
-    rows = []
+    target, rows = common.target_row, []
     for h, doc in zip(hidden, documents):
         ours = {(r["name"], r["variant"]): r for r in doc["rows"] if r["kind"] == "edgernn"}
         for backend in sorted({name for name, _ in ours}):
@@ -74,18 +66,17 @@ def _targets(documents: list[dict], hidden) -> str:
             if h == 128:
                 for r, limit in ((fp32, 1.0), (int8, 0.6)):
                     if r:
-                        rows.append(target_row(f"H={h} {r['variant']} / torch full-seq", backend,
-                                               r["vs_torch_fullseq"], "≤", limit))
+                        what = f"H={h} {r['variant']} / torch full-seq"
+                        rows.append(target(what, backend, r["vs_torch_fullseq"], "≤", limit))
                 for r in (fp32, int8):
-                    ort = r and ratio_to(doc["rows"], r, ORT)
+                    ort = r and common.ratio_to(doc["rows"], r, ORT)
                     if ort:
-                        rows.append(target_row(f"H={h} {r['variant']} / onnxruntime run "
-                                               f"({r['variant']} graph)", backend, ort, "≤", 0.3))
+                        what = f"H={h} {r['variant']} / onnxruntime run ({r['variant']} graph)"
+                        rows.append(target(what, backend, ort, "≤", 0.3))
             if h >= 256 and fp32 and int8:
                 speedup = fp32["per_stream_step_us"] / int8["per_stream_step_us"]
-                rows.append(target_row(f"H={h} int8 speed-up over fp32", backend, speedup,
-                                       "≥", 1.5))
-    return "Targets (issue 5, one stream, 1 thread):\n\n" + markdown_table(TARGET_COLUMNS, rows)
+                rows.append(target(f"H={h} int8 speed-up over fp32", backend, speedup, "≥", 1.5))
+    return common.targets_table("Targets (issue 5, one stream, 1 thread):", rows)
 
 
 if __name__ == "__main__":
