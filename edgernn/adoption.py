@@ -31,7 +31,9 @@ def adopt(module: nn.Module, example_input=None, task: str | None = None) -> Rec
     rnn, head = parts["rnn"], parts["head"]
     embedding = parts.get("embedding")
     if getattr(rnn, "proj_size", 0):
-        raise AdoptError(f"{type(module).__name__}: LSTM with proj_size={rnn.proj_size} is not supported")
+        raise AdoptError(
+            f"{type(module).__name__}: LSTM with proj_size={rnn.proj_size} is not supported"
+        )
     dirs = 2 if rnn.bidirectional else 1
     if head.in_features != rnn.hidden_size * dirs:
         raise AdoptError(
@@ -72,8 +74,9 @@ def adopt(module: nn.Module, example_input=None, task: str | None = None) -> Rec
     diff = (got - expected.reshape(got.shape)).abs().max().item()
     if diff > TOLERANCE:
         raise AdoptError(
-            f"{type(module).__name__}.forward does more than [Embedding] -> {type(rnn).__name__} -> "
-            f"Linear (adopted outputs differ by {diff:.3g}); adopt models of that shape only"
+            f"{type(module).__name__}.forward does more than [Embedding] -> "
+            f"{type(rnn).__name__} -> Linear (adopted outputs differ by {diff:.3g}); "
+            "adopt models of that shape only"
         )
     return model
 
@@ -121,7 +124,8 @@ def _first(output):
 
 
 def _head_kind(module, output: torch.Tensor, batch: int, steps: int, batch_first: bool) -> str:
-    if output.dim() >= 2 and output.shape[0] == batch and (output.dim() == 2 or output.shape[1] != steps):
+    per_sequence = output.dim() == 2 or output.shape[1] != steps
+    if output.dim() >= 2 and output.shape[0] == batch and per_sequence:
         return "last"
     time_axis = 1 if batch_first else 0
     if output.dim() == 3 and output.shape[time_axis] == steps:

@@ -2,10 +2,10 @@
 
 import pytest
 import torch
-from edgernn.runtime.errors import AdoptError
 from torch import nn
 
 import edgernn
+from edgernn.runtime.errors import AdoptError
 
 
 class LSTMNet(nn.Module):

@@ -4,12 +4,12 @@ import zipfile
 import numpy as np
 import pytest
 import torch
-from edgernn.runtime.bundle import MANIFEST, pack_bundle, read_bundle, update_bundle
-from edgernn.runtime.config import ModelConfig
-from edgernn.runtime.errors import BundleError
 
 from edgernn.bundle_io import FP32_FILE, load_model, save_model_bundle
 from edgernn.models import RecurrentModel
+from edgernn.runtime.bundle import MANIFEST, pack_bundle, read_bundle, update_bundle
+from edgernn.runtime.config import ModelConfig
+from edgernn.runtime.errors import BundleError
 
 
 @pytest.fixture

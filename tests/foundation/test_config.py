@@ -1,4 +1,5 @@
 import pytest
+
 from edgernn.runtime.config import ModelConfig
 from edgernn.runtime.errors import ConfigError
 
