@@ -64,6 +64,9 @@ def create(name: str, spec, nan_policy: str = "raise", threads: int = 1, **optio
                           "(backend='numpy', 'onnxruntime', ...) instead of 'auto'")
     errors = []
     for candidate in AUTO_ORDER:
+        if candidate.startswith("numpy") and threads != 1:
+            errors.append("numpy: runs on one thread only")
+            continue
         if candidate == "numpy-c":
             from .kernel import kernel_status
 

@@ -26,7 +26,7 @@ typedef struct {
 
 typedef struct {
     int32_t cell;           /* 0 rnn tanh, 1 rnn relu, 2 lstm, 3 gru */
-    int32_t layers, hidden, input, output, sigmoid_out, token, max_batch, threads;
+    int32_t layers, hidden, input, output, sigmoid_out, token, max_batch;
     const float *embedding; /* (vocab, input) or NULL */
     mat_t wx[MAXL], wh[MAXL], head;
     float *gx, *gh, *xin, *uscale;
@@ -65,10 +65,9 @@ F32_TILE(1, 4)
 F32_TILE(8, 1)
 F32_TILE(1, 1)
 
-static void gemm_f32(const mat_t *m, const float *X, int ldx, int B, float *Y, int ldy, int nt) {
+static void gemm_f32(const mat_t *m, const float *X, int ldx, int B, float *Y, int ldy) {
     const float *W = (const float *)m->w;
     int K = m->K, nb = m->Npad / 16;
-    #pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
     for (int s = 0; s < B - B % 4; s += 4) {
         int j = 0;
         for (; j + 4 <= nb; j += 4)
@@ -123,31 +122,43 @@ S8_TILE(1, 4)
 S8_TILE(8, 1)
 S8_TILE(1, 1)
 
-/* per-row symmetric quantization of X (B, K) to u8 with offset 128, zero padding to Kpad */
+/* per-row symmetric quantization of X (B, K) to u8 with offset 128, zero padding to Kpad;
+ * a row holding NaN/Inf gets a NaN scale, so its outputs are NaN as in fp32 */
 static void quantize_rows(const float *X, int ldx, int B, int K, int Kpad, uint8_t *U, float *us) {
+    const __m512 absmask = _mm512_castsi512_ps(_mm512_set1_epi32(0x7fffffff));
     for (int s = 0; s < B; s++) {
         const float *x = X + (size_t)s * ldx;
-        float amax = 0.0f, sum = 0.0f;
-        for (int k = 0; k < K; k++) {
-            amax = fmaxf(amax, fabsf(x[k]));
-            sum += x[k];
+        __m512 amax = _mm512_setzero_ps();
+        __mmask16 bad = 0;
+        for (int k = 0; k < K; k += 16) {
+            __mmask16 mk = K - k >= 16 ? 0xFFFF : (__mmask16)((1u << (K - k)) - 1);
+            __m512 v = _mm512_and_ps(_mm512_maskz_loadu_ps(mk, x + k), absmask);
+            bad |= _mm512_cmp_ps_mask(v, _mm512_set1_ps(FLT_MAX), _CMP_NLE_UQ);  /* inf or NaN */
+            amax = _mm512_max_ps(amax, v);
         }
-        float scale = amax > 0.0f ? amax / 127.0f : 1.0f, inv = 1.0f / scale;
+        float m = _mm512_reduce_max_ps(amax);
+        float scale = m > 0.0f ? m / 127.0f : 1.0f;
+        __m512 inv = _mm512_set1_ps(1.0f / scale), lo = _mm512_set1_ps(-127.0f);
+        __m512 hi = _mm512_set1_ps(127.0f);
+        __m512i offset = _mm512_set1_epi32(128);
         uint8_t *u = U + (size_t)s * Kpad;
-        for (int k = 0; k < K; k++)
-            u[k] = (uint8_t)((int)nearbyintf(fminf(fmaxf(x[k] * inv, -127.0f), 127.0f)) + 128);
-        if (!isfinite(sum)) scale = NAN;  /* NaN/Inf inputs give NaN outputs, as in fp32 */
-        for (int k = K; k < Kpad; k++) u[k] = 128;
-        us[s] = scale;
+        for (int k = 0; k < Kpad; k += 16) {
+            int n = Kpad - k >= 16 ? 16 : Kpad - k;
+            __mmask16 mk = K - k >= 16 ? 0xFFFF : (K > k ? (__mmask16)((1u << (K - k)) - 1) : 0);
+            __m512 v = _mm512_mul_ps(_mm512_maskz_loadu_ps(mk, x + k), inv);
+            v = _mm512_min_ps(_mm512_max_ps(v, lo), hi);
+            __m128i q = _mm512_cvtusepi32_epi8(_mm512_add_epi32(_mm512_cvtps_epi32(v), offset));
+            _mm_mask_storeu_epi8(u + k, (__mmask16)((1u << n) - 1), q);
+        }
+        us[s] = bad ? NAN : scale;
     }
 }
 
 static void gemm_s8(const mat_t *m, const float *X, int ldx, int B, float *Y, int ldy,
-                    uint8_t *U, float *us, int nt) {
+                    uint8_t *U, float *us) {
     quantize_rows(X, ldx, B, m->K, m->Kpad, U, us);
     const int8_t *W = (const int8_t *)m->w;
     int KG = m->Kpad / 4, nb = m->Npad / 16, ldu = m->Kpad;
-    #pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
     for (int s = 0; s < B - B % 4; s += 4) {
         int j = 0;
         for (; j + 4 <= nb; j += 4)
@@ -170,9 +181,9 @@ static void gemm_s8(const mat_t *m, const float *X, int ldx, int B, float *Y, in
 
 static void gemm(const model_t *md, const mat_t *m, const float *X, int ldx, int B, float *Y) {
     if (m->int8)
-        gemm_s8(m, X, ldx, B, Y, m->Npad, md->u, md->uscale, md->threads);
+        gemm_s8(m, X, ldx, B, Y, m->Npad, md->u, md->uscale);
     else
-        gemm_f32(m, X, ldx, B, Y, m->Npad, md->threads);
+        gemm_f32(m, X, ldx, B, Y, m->Npad);
 }
 
 /* ---- activations, 16 lanes at a time: exp by range reduction, a polynomial and scalef ---- */
@@ -239,26 +250,12 @@ static void cell(const model_t *md, int B, int l, const float *gx, const float *
 
 static inline float fsigmoid(float x) { return 1.0f / (1.0f + expf(-x)); }
 
-/* Returns 1 when a float input holds NaN/Inf (and check_finite is set) without stepping. */
-int edgernn_step(const model_t *md, const io_t *io, int check_finite) {
+#define CHUNK 32  /* streams per pass: scratch rows stay in L1/L2 next to the weights */
+
+static void step_rows(const model_t *md, const io_t *io, const float *x) {
     int B = io->batch, H = md->hidden, LH = md->layers * md->hidden;
-    const float *inp;
-    int ld;
-    if (md->token) {
-        const int64_t *ids = (const int64_t *)io->x;
-        for (int s = 0; s < B; s++)
-            memcpy(md->xin + (size_t)s * md->input, md->embedding + (size_t)ids[s] * md->input,
-                   sizeof(float) * md->input);
-        inp = md->xin;
-    } else {
-        inp = (const float *)io->x;
-        if (check_finite) {
-            int bad = 0;
-            for (int k = 0; k < B * md->input; k++) bad |= !(fabsf(inp[k]) <= FLT_MAX);
-            if (bad) return 1;
-        }
-    }
-    ld = md->input;
+    const float *inp = x;
+    int ld = md->input;
     for (int l = 0; l < md->layers; l++) {
         gemm(md, &md->wx[l], inp, ld, B, md->gx);
         gemm(md, &md->wh[l], io->h_in + l * H, LH, B, md->gh);
@@ -272,5 +269,40 @@ int edgernn_step(const model_t *md, const io_t *io, int check_finite) {
             float v = md->gx[(size_t)s * md->head.Npad + o];
             io->y[(size_t)s * md->output + o] = md->sigmoid_out ? fsigmoid(v) : v;
         }
+}
+
+/* Steps io->batch streams in chunks. Returns 1, without stepping, when check_finite is set and
+ * a float input holds NaN/Inf. */
+int edgernn_step(const model_t *md, const io_t *io, int check_finite) {
+    int B = io->batch, LH = md->layers * md->hidden;
+    if (!md->token && check_finite) {
+        const float *x = (const float *)io->x;
+        int bad = 0;
+        for (int k = 0; k < B * md->input; k++) bad |= !(fabsf(x[k]) <= FLT_MAX);
+        if (bad) return 1;
+    }
+    for (int s0 = 0; s0 < B; s0 += CHUNK) {
+        int n = B - s0 < CHUNK ? B - s0 : CHUNK;
+        io_t part = *io;
+        part.batch = n;
+        part.h_in += (size_t)s0 * LH;
+        part.h_out += (size_t)s0 * LH;
+        if (io->c_in) {
+            part.c_in += (size_t)s0 * LH;
+            part.c_out += (size_t)s0 * LH;
+        }
+        part.y += (size_t)s0 * md->output;
+        const float *x;
+        if (md->token) {
+            const int64_t *ids = (const int64_t *)io->x + s0;
+            for (int s = 0; s < n; s++)
+                memcpy(md->xin + (size_t)s * md->input, md->embedding + (size_t)ids[s] * md->input,
+                       sizeof(float) * md->input);
+            x = md->xin;
+        } else {
+            x = (const float *)io->x + (size_t)s0 * md->input;
+        }
+        step_rows(md, &part, x);
+    }
     return 0;
 }

@@ -24,6 +24,7 @@ from ..errors import BackendUnavailableError, InputError
 
 SOURCE = Path(__file__).with_name("fused_step.c")
 MAXL = 8
+CHUNK = 32  # streams per pass in fused_step.c: scratch is sized for this many rows
 CELL_CODES = {("rnn", "tanh"): 0, ("rnn", "relu"): 1, ("lstm", "tanh"): 2, ("gru", "tanh"): 3}
 
 
@@ -35,7 +36,7 @@ class Mat(ctypes.Structure):
 
 class Model(ctypes.Structure):
     _fields_ = [(n, ctypes.c_int32) for n in ("cell", "layers", "hidden", "input", "output",
-                                              "sigmoid_out", "token", "max_batch", "threads")]
+                                              "sigmoid_out", "token", "max_batch")]
     _fields_ += [("embedding", ctypes.c_void_p), ("wx", Mat * MAXL), ("wh", Mat * MAXL),
                  ("head", Mat)]
     _fields_ += [(n, ctypes.c_void_p) for n in ("gx", "gh", "xin", "uscale", "u")]
@@ -105,7 +106,7 @@ def _pad(n: int, m: int) -> int:
 class FusedStep:
     """Packed weights of one model variant and the call into the compiled step."""
 
-    def __init__(self, spec, threads: int = 1):
+    def __init__(self, spec):
         c = spec.config
         if c.num_layers > MAXL:
             raise BackendUnavailableError(f"the fused kernel handles up to {MAXL} layers")
@@ -115,8 +116,7 @@ class FusedStep:
         t = spec.tensors
         m = Model(cell=CELL_CODES[(c.cell, c.nonlinearity)], layers=c.num_layers,
                   hidden=c.hidden_size, input=c.input_size, output=c.output_size,
-                  sigmoid_out=int(c.output_activation == "sigmoid"), token=int(c.token_input),
-                  threads=threads)
+                  sigmoid_out=int(c.output_activation == "sigmoid"), token=int(c.token_input))
         if c.token_input:
             m.embedding = self._ptr(weights.decode(t, "embedding.weight"))
         self.int8 = False
@@ -183,8 +183,8 @@ class FusedStep:
         entry = self._calls.get(key)
         if entry is not None and self._same(entry[1], state_in, state_out):
             return entry
-        if batch > self._model.max_batch:
-            self._grow(batch)
+        if min(batch, CHUNK) > self._model.max_batch:
+            self._grow(min(batch, CHUNK))
         c = self.config
         xbuf = np.zeros((batch,) if c.token_input else (batch, c.input_size),
                         np.int64 if c.token_input else np.float32)

@@ -25,6 +25,9 @@ class NumpyBackend(Backend):
     def __init__(self, spec: ModelSpec, nan_policy: str = "raise", threads: int = 1,
                  kernel: str = "auto"):
         super().__init__(spec, nan_policy, threads)
+        if threads != 1:
+            raise ConfigError("the numpy backend runs on one thread (threads=1); for more cores "
+                              "run one model per core, or use backend='onnxruntime'")
         if kernel not in KERNELS:
             raise ConfigError(f"kernel={kernel!r}; choose one of {KERNELS}")
         c = spec.config
@@ -40,14 +43,12 @@ class NumpyBackend(Backend):
             from . import kernel as native
 
             try:
-                self.fused = native.FusedStep(spec, threads)
+                self.fused = native.FusedStep(spec)
             except BackendUnavailableError:
                 if kernel == "c":
                     raise
         if self.fused is not None:
             self.checks_finite = True
-        elif threads != 1:
-            raise ConfigError("the numpy reference path runs on one thread; pass threads=1")
 
     def describe(self) -> str:
         return f"numpy ({self.fused.describe()})" if self.fused else "numpy (reference)"
