@@ -47,6 +47,11 @@ class StreamingModel:
         plain = self._mean is None and self._inv_std is None and not self.config.token_input
         self._fast_dtype = np.dtype(np.float32) if plain else None
         self._state = self.new_state()
+        st = self._state
+        # steps bound to the default state's two buffer sets (index: the current set)
+        self._bound = backend.bind(st._sets[0], st._sets[1]), backend.bind(st._sets[1], st._sets[0])
+        if None in self._bound:
+            self._bound = None
         self._lock = threading.Lock()
         self._closed = False
 
@@ -75,6 +80,8 @@ class StreamingModel:
         if state is None:
             state = self._state
         if type(x) is np.ndarray and x.dtype == self._fast_dtype and x.shape == self._shape:
+            if state is self._state and self._bound is not None:
+                return self._output(self._bound_step(x))
             xs = x[None]  # the common case: no conversion, no preprocessing
         else:
             xs = self._one(x)
@@ -119,6 +126,20 @@ class StreamingModel:
         finally:
             self._lock.release()
         return y
+
+    def _bound_step(self, x: np.ndarray) -> np.ndarray:
+        """``_raw`` for one validated sample on the default state, through a bound step."""
+        if self._closed:
+            raise StreamError("this model is closed; load the bundle again")
+        if not self._lock.acquire(False):
+            raise StreamError("this model is being stepped from another thread; use one model "
+                              "per thread (load() again) or feed a StreamPool from one thread")
+        try:
+            y = self._bound[self._state._cur](x)
+            self._state.swap()
+        finally:
+            self._lock.release()
+        return y[0]
 
     def _output(self, y: np.ndarray) -> np.ndarray:
         """A fresh array of outputs, mapped back to target units for regression."""

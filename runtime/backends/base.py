@@ -89,6 +89,11 @@ class Backend:
         if self.token_input and x.size and (x.min() < 0 or x.max() >= self.config.vocab_size):
             raise InputError(f"token ids must be in [0, {self.config.vocab_size}), got {x}")
 
+    def bind(self, state_in: dict, state_out: dict):
+        """Optionally, a fast ``f(x) -> y`` for one sample x (F,) or () and these state buffers of
+        batch 1 (validated here, once); None when the backend has no such path."""
+        return None
+
     def _nan_message(self) -> str:
         return ("input holds NaN or Inf (nan_policy='raise'); clean the input or load with "
                 "nan_policy='propagate'")

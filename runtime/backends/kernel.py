@@ -210,6 +210,19 @@ class FusedStep:
             return False
         return len(held) == 2 or (held[2] is state_in["c"] and held[3] is state_out["c"])
 
+    def bind(self, state_in, state_out, check_finite: bool, nan_message):
+        """A one-sample step on these (validated, batch-1) buffers: copy x in, one call."""
+        io, _, xbuf, ybuf = self._call(1, state_in, state_out)[:4]
+        x0, step, model = xbuf[0], self._step, self._model_ref
+
+        def bound(x):
+            np.copyto(x0, x)
+            if step(model, io, check_finite):
+                raise InputError(nan_message())
+            return ybuf
+
+        return bound
+
     def step(self, x, state_in, state_out, check_finite: bool, nan_message) -> np.ndarray:
         """Run the compiled step; the states were validated by the backend base."""
         entry = self._call(x.shape[0], state_in, state_out)

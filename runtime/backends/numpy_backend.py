@@ -53,6 +53,12 @@ class NumpyBackend(Backend):
     def describe(self) -> str:
         return f"numpy ({self.fused.describe()})" if self.fused else "numpy (reference)"
 
+    def bind(self, state_in, state_out):
+        if self.fused is None:
+            return None
+        self.check_states(1, state_in, state_out)
+        return self.fused.bind(state_in, state_out, self.nan_policy == "raise", self._nan_message)
+
     def _step(self, x, state_in, state_out):
         if self.fused is not None:
             return self.fused.step(x, state_in, state_out, self.nan_policy == "raise",

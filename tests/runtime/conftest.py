@@ -1,8 +1,9 @@
 """Test bundles built from seeded RecurrentModels, with encoded variants written by hand."""
 
 import pytest
-from edgernn.runtime.config import ModelConfig
 from runtime_helpers import add_variants
+
+from edgernn.runtime.config import ModelConfig
 
 
 @pytest.fixture(scope="session")

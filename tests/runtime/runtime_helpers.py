@@ -1,6 +1,7 @@
 """Helpers for runtime tests: hand-encoded variants and the torch reference outputs."""
 
 import numpy as np
+
 from edgernn.runtime import weights as W
 from edgernn.runtime.bundle import safetensors_bytes, update_bundle
 

@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 
 onnx = pytest.importorskip("onnx")
+from onnx import helper, numpy_helper  # noqa: E402
+
 from edgernn.runtime import cells  # noqa: E402
 from edgernn.runtime.errors import ConfigError  # noqa: E402
-from onnx import helper, numpy_helper  # noqa: E402
 
 OPS = {"LSTM": cells.lstm, "GRU": cells.gru, "RNN": cells.rnn}
 INPUTS = {"LSTM": ["X", "W", "R", "B", "sequence_lens", "initial_h", "initial_c", "P"],

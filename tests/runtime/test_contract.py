@@ -9,9 +9,10 @@ weights and 0.05 for int8 (activations are quantized to 8 bits every step); onnx
 
 import numpy as np
 import pytest
+from runtime_helpers import VARIANTS, add_onnx_steps, reference_outputs
+
 from edgernn.runtime import load
 from edgernn.runtime.backends.kernel import kernel_status
-from runtime_helpers import VARIANTS, add_onnx_steps, reference_outputs
 
 T = 1000
 CELLS = [("lstm", 1), ("lstm", 2), ("gru", 1), ("gru", 2), ("rnn", 1), ("rnn", 2)]

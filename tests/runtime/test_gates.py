@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+
 from edgernn.runtime import gates
 from edgernn.runtime.errors import ConfigError
 

@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+
 from edgernn.runtime import InputError, generate, load, sample
 
 

@@ -5,6 +5,8 @@ import threading
 
 import numpy as np
 import pytest
+from runtime_helpers import reference_outputs
+
 from edgernn.runtime import (
     BackendUnavailableError,
     InputError,
@@ -15,7 +17,6 @@ from edgernn.runtime import (
     pack_bundle,
 )
 from edgernn.runtime.errors import ConfigError
-from runtime_helpers import reference_outputs
 
 BACKENDS = [("numpy", {"kernel": "numpy"}), ("numpy", {}), ("torch", {})]
 
