@@ -139,9 +139,9 @@ def _short(value: float | None) -> str | None:
     """Three significant digits, k/M suffixes: keeps the tables narrow."""
     if value is None:
         return None
-    for scale, suffix in ((1e6, "M"), (1e4, "k")):
-        if abs(value) >= scale:
-            return f"{value / scale:.3g}{suffix}"
+    for at_least, unit, suffix in ((1e6, 1e6, "M"), (1e4, 1e3, "k")):
+        if abs(value) >= at_least:
+            return f"{value / unit:.3g}{suffix}"
     return f"{value:.0f}" if abs(value) >= 100 else f"{value:.3g}"
 
 

@@ -68,3 +68,12 @@ def test_no_baselines(bundle):
 def test_bad_input_is_a_clear_error(bundle, args, code, message):
     result = invoke(bundle, *args)
     assert result.exit_code == code and message in result.output, result.output
+
+
+@pytest.mark.parametrize("value, text", [(None, None), (0.000123, "0.000123"), (9.876, "9.88"),
+                                         (123.4, "123"), (9999.0, "9999"), (12_345.0, "12.3k"),
+                                         (2_500_000.0, "2.5M")])
+def test_table_numbers_stay_short(value, text):
+    from edgernn.cli.bench import _short
+
+    assert _short(value) == text
