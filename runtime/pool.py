@@ -73,9 +73,12 @@ class StreamPool:
         if not samples:
             return {}
         sids = list(samples)
-        rows = np.fromiter((self._row(s) for s in sids), np.intp, len(sids))
+        try:
+            rows = np.array([self._slot[s] for s in sids], np.intp)
+        except (KeyError, TypeError):
+            rows = np.array([self._row(s) for s in sids], np.intp)  # raises, naming the id
+        xs = self._inputs(list(samples.values()))
         model = self.model
-        xs = np.stack([model._one(samples[s])[0] for s in sids])
         if len(rows) == self.capacity and np.array_equal(rows, np.arange(self.capacity)):
             ys = model._output(model._raw(xs, self._states))
         else:
@@ -87,3 +90,17 @@ class StreamPool:
             for n, t in self._states.tensors.items():
                 t[rows] = part.tensors[n]
         return dict(zip(sids, ys))
+
+    def _inputs(self, values: list) -> np.ndarray:
+        """One (batch, F) array of the samples, each checked against the model's input shape."""
+        model = self.model
+        if model.config.token_input:
+            return model._many(np.array([model.token_id(v) for v in values], np.int64))
+        try:
+            xs = np.stack(values)
+        except ValueError as exc:
+            raise InputError(f"samples of different shapes: {exc}") from exc
+        if xs.shape[1:] != model.backend.input_shape:
+            raise InputError(f"each sample must have shape {model.backend.input_shape}, got "
+                             f"{xs.shape[1:]}")
+        return model._many(xs)

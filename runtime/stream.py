@@ -113,13 +113,17 @@ class StreamingModel:
         for x in samples:
             yield self.step(x, state)
 
-    def _raw(self, xs: np.ndarray, state: State) -> np.ndarray:
-        """Step the backend and swap the state's buffers; y is the backend's buffer."""
+    def _enter(self) -> None:
+        """Take the model for one step: refused (not blocked) when closed or in use."""
         if self._closed:
             raise StreamError("this model is closed; load the bundle again")
         if not self._lock.acquire(False):
             raise StreamError("this model is being stepped from another thread; use one model "
                               "per thread (load() again) or feed a StreamPool from one thread")
+
+    def _raw(self, xs: np.ndarray, state: State) -> np.ndarray:
+        """Step the backend and swap the state's buffers; y is the backend's buffer."""
+        self._enter()
         try:
             y = self.backend.step(xs, state.tensors, state.spare)
             state.swap()
@@ -129,11 +133,7 @@ class StreamingModel:
 
     def _bound_step(self, x: np.ndarray) -> np.ndarray:
         """``_raw`` for one validated sample on the default state, through a bound step."""
-        if self._closed:
-            raise StreamError("this model is closed; load the bundle again")
-        if not self._lock.acquire(False):
-            raise StreamError("this model is being stepped from another thread; use one model "
-                              "per thread (load() again) or feed a StreamPool from one thread")
+        self._enter()
         try:
             y = self._bound[self._state._cur](x)
             self._state.swap()

@@ -40,13 +40,22 @@ typedef struct {
     int32_t batch;
 } io_t;
 
-/* ---- fp32 matrix times a block of rows: Y[s, j] = bias[j] + sum_k W[j, k] X[s, k] ---- */
+/* A tile computes 16*JB output columns from column block j for SB consecutive stream rows:
+ * Y[s, col] = bias[col] + sum_k W[col, k] X[s, k]. X is float (fp32 weights) or u8 activations
+ * (int8 weights, us = their per-row scales); Y points at the first row's start. */
+typedef void (*tile_fn)(const mat_t *m, int j, const void *X, int ldx, const float *us,
+                        float *Y, int ldy);
+
+/* ---- fp32 weights ---- */
 #define F32_TILE(JB, SB)                                                                      \
-static void f32_tile_##JB##_##SB(const float *W, int K, const float *X, int ldx,             \
-                                 const float *bias, float *Y, int ldy) {                     \
+static void f32_tile_##JB##_##SB(const mat_t *m, int j0, const void *Xv, int ldx,            \
+                                 const float *us, float *Y, int ldy) {                       \
+    const int K = m->K;                                                                       \
+    const float *W = (const float *)m->w + (size_t)j0 * K * 16, *X = (const float *)Xv;       \
     __m512 acc[JB][SB];                                                                       \
+    (void)us;                                                                                 \
     for (int j = 0; j < JB; j++) {                                                            \
-        __m512 b = _mm512_loadu_ps(bias + 16 * j);                                            \
+        __m512 b = _mm512_loadu_ps(m->bias + 16 * (j0 + j));                                  \
         for (int s = 0; s < SB; s++) acc[j][s] = b;                                           \
     }                                                                                         \
     for (int k = 0; k < K; k++) {                                                             \
@@ -58,40 +67,21 @@ static void f32_tile_##JB##_##SB(const float *W, int K, const float *X, int ldx,
         }                                                                                     \
     }                                                                                         \
     for (int j = 0; j < JB; j++)                                                              \
-        for (int s = 0; s < SB; s++) _mm512_storeu_ps(Y + (size_t)s * ldy + 16 * j, acc[j][s]); \
+        for (int s = 0; s < SB; s++)                                                          \
+            _mm512_storeu_ps(Y + (size_t)s * ldy + 16 * (j0 + j), acc[j][s]);                 \
 }
 F32_TILE(4, 4)
 F32_TILE(1, 4)
 F32_TILE(8, 1)
 F32_TILE(1, 1)
 
-static void gemm_f32(const mat_t *m, const float *X, int ldx, int B, float *Y, int ldy) {
-    const float *W = (const float *)m->w;
-    int K = m->K, nb = m->Npad / 16;
-    for (int s = 0; s < B - B % 4; s += 4) {
-        int j = 0;
-        for (; j + 4 <= nb; j += 4)
-            f32_tile_4_4(W + (size_t)j * K * 16, K, X + (size_t)s * ldx, ldx, m->bias + 16 * j,
-                         Y + (size_t)s * ldy + 16 * j, ldy);
-        for (; j < nb; j++)
-            f32_tile_1_4(W + (size_t)j * K * 16, K, X + (size_t)s * ldx, ldx, m->bias + 16 * j,
-                         Y + (size_t)s * ldy + 16 * j, ldy);
-    }
-    for (int s = B - B % 4; s < B; s++) {
-        int j = 0;
-        for (; j + 8 <= nb; j += 8)
-            f32_tile_8_1(W + (size_t)j * K * 16, K, X + (size_t)s * ldx, ldx, m->bias + 16 * j,
-                         Y + (size_t)s * ldy + 16 * j, ldy);
-        for (; j < nb; j++)
-            f32_tile_1_1(W + (size_t)j * K * 16, K, X + (size_t)s * ldx, ldx, m->bias + 16 * j,
-                         Y + (size_t)s * ldy + 16 * j, ldy);
-    }
-}
-
 /* ---- int8 weights x u8 activations, int32 accumulate (vpdpbusd) ---- */
 #define S8_TILE(JB, SB)                                                                       \
-static void s8_tile_##JB##_##SB(const int8_t *W, int KG, const uint8_t *U, int ldu,           \
-                                const float *us, const mat_t *m, int j0, float *Y, int ldy) { \
+static void s8_tile_##JB##_##SB(const mat_t *m, int j0, const void *Xv, int ldu,             \
+                                const float *us, float *Y, int ldy) {                        \
+    const int KG = m->Kpad / 4;                                                               \
+    const int8_t *W = (const int8_t *)m->w + (size_t)j0 * KG * 64;                            \
+    const uint8_t *U = (const uint8_t *)Xv;                                                   \
     __m512i acc[JB][SB];                                                                      \
     for (int j = 0; j < JB; j++)                                                              \
         for (int s = 0; s < SB; s++) acc[j][s] = _mm512_setzero_si512();                      \
@@ -121,6 +111,30 @@ S8_TILE(4, 4)
 S8_TILE(1, 4)
 S8_TILE(8, 1)
 S8_TILE(1, 1)
+
+/* Cover B rows x all column blocks. Groups of 4 rows take 4x4 tiles, column group outermost so
+ * a group's weights stay in L1 while every row group uses them; the remaining rows take 8x1
+ * tiles (8 independent accumulators hide the FMA latency when B is 1). */
+static void tile_grid(const mat_t *m, const tile_fn t[4], const uint8_t *X, size_t row_bytes,
+                      int ldx, const float *us, int B, float *Y, int ldy) {
+    int nb = m->Npad / 16, rows4 = B - B % 4;
+    for (int j = 0; j < nb && rows4;) {
+        int wide = nb - j >= 4;
+        for (int s = 0; s < rows4; s += 4)
+            t[wide ? 0 : 1](m, j, X + s * row_bytes, ldx, us + s, Y + (size_t)s * ldy, ldy);
+        j += wide ? 4 : 1;
+    }
+    for (int s = rows4; s < B; s++) {
+        const uint8_t *x = X + s * row_bytes;
+        float *y = Y + (size_t)s * ldy;
+        int j = 0;
+        for (; j + 8 <= nb; j += 8) t[2](m, j, x, ldx, us + s, y, ldy);
+        for (; j < nb; j++) t[3](m, j, x, ldx, us + s, y, ldy);
+    }
+}
+
+static const tile_fn F32_TILES[4] = {f32_tile_4_4, f32_tile_1_4, f32_tile_8_1, f32_tile_1_1};
+static const tile_fn S8_TILES[4] = {s8_tile_4_4, s8_tile_1_4, s8_tile_8_1, s8_tile_1_1};
 
 /* per-row symmetric quantization of X (B, K) to u8 with offset 128, zero padding to Kpad;
  * a row holding NaN/Inf gets a NaN scale, so its outputs are NaN as in fp32 */
@@ -154,36 +168,14 @@ static void quantize_rows(const float *X, int ldx, int B, int K, int Kpad, uint8
     }
 }
 
-static void gemm_s8(const mat_t *m, const float *X, int ldx, int B, float *Y, int ldy,
-                    uint8_t *U, float *us) {
-    quantize_rows(X, ldx, B, m->K, m->Kpad, U, us);
-    const int8_t *W = (const int8_t *)m->w;
-    int KG = m->Kpad / 4, nb = m->Npad / 16, ldu = m->Kpad;
-    for (int s = 0; s < B - B % 4; s += 4) {
-        int j = 0;
-        for (; j + 4 <= nb; j += 4)
-            s8_tile_4_4(W + (size_t)j * KG * 64, KG, U + (size_t)s * ldu, ldu, us + s, m, j,
-                        Y + (size_t)s * ldy, ldy);
-        for (; j < nb; j++)
-            s8_tile_1_4(W + (size_t)j * KG * 64, KG, U + (size_t)s * ldu, ldu, us + s, m, j,
-                        Y + (size_t)s * ldy, ldy);
-    }
-    for (int s = B - B % 4; s < B; s++) {
-        int j = 0;
-        for (; j + 8 <= nb; j += 8)
-            s8_tile_8_1(W + (size_t)j * KG * 64, KG, U + (size_t)s * ldu, ldu, us + s, m, j,
-                        Y + (size_t)s * ldy, ldy);
-        for (; j < nb; j++)
-            s8_tile_1_1(W + (size_t)j * KG * 64, KG, U + (size_t)s * ldu, ldu, us + s, m, j,
-                        Y + (size_t)s * ldy, ldy);
-    }
-}
-
 static void gemm(const model_t *md, const mat_t *m, const float *X, int ldx, int B, float *Y) {
-    if (m->int8)
-        gemm_s8(m, X, ldx, B, Y, m->Npad, md->u, md->uscale);
-    else
-        gemm_f32(m, X, ldx, B, Y, m->Npad);
+    if (m->int8) {
+        quantize_rows(X, ldx, B, m->K, m->Kpad, md->u, md->uscale);
+        tile_grid(m, S8_TILES, md->u, m->Kpad, m->Kpad, md->uscale, B, Y, m->Npad);
+    } else {
+        tile_grid(m, F32_TILES, (const uint8_t *)X, sizeof(float) * ldx, ldx, md->uscale, B, Y,
+                  m->Npad);
+    }
 }
 
 /* ---- activations, 16 lanes at a time: exp by range reduction, a polynomial and scalef ---- */

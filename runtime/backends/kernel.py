@@ -63,10 +63,27 @@ def _cpu_flags() -> set[str]:
 
 
 @functools.lru_cache(maxsize=1)
+def _build() -> tuple[ctypes.CDLL | None, str]:
+    """The loaded library and "built", or None and why not (tried once per process)."""
+    try:
+        return _load(), "built"
+    except (BackendUnavailableError, OSError) as exc:
+        return None, str(exc)
+
+
 def _library() -> ctypes.CDLL:
+    lib, why = _build()
+    if lib is None:
+        raise BackendUnavailableError(f"the fused kernel is unavailable: {why}")
+    return lib
+
+
+def _load() -> ctypes.CDLL:
     flags = _cpu_flags()
     if not {"avx512f", "avx512_vnni"} <= flags:
         raise BackendUnavailableError("the CPU lacks AVX-512 VNNI")
+    if not SOURCE.is_file():
+        raise BackendUnavailableError(f"{SOURCE} is missing from this installation")
     compiler = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
     if not compiler:
         raise BackendUnavailableError("no C compiler found (install gcc or set CC)")
@@ -75,28 +92,29 @@ def _library() -> ctypes.CDLL:
                          + " ".join(sorted(flags)).encode()).hexdigest()[:16]
     lib = cache_dir() / "kernels" / f"fused_step-{key}.so"
     if not lib.exists():
-        lib.parent.mkdir(parents=True, exist_ok=True)
-        tmp = lib.with_suffix(f".{os.getpid()}.tmp")
         try:
-            result = subprocess.run([*cmd, str(SOURCE), "-o", str(tmp), "-lm"],
-                                    capture_output=True, text=True, timeout=120)
+            _compile(cmd, lib)
         except (OSError, subprocess.TimeoutExpired) as exc:
-            raise BackendUnavailableError(f"cannot run {compiler}: {exc}") from exc
-        if result.returncode:
-            raise BackendUnavailableError(f"compiling {SOURCE.name} failed: {result.stderr[-500:]}")
-        os.replace(tmp, lib)
+            raise BackendUnavailableError(f"cannot build {lib} with {compiler}: {exc}") from exc
     cdll = ctypes.CDLL(str(lib))
     cdll.edgernn_step.restype = ctypes.c_int
     return cdll
 
 
+def _compile(cmd: list[str], lib: Path) -> None:
+    lib.parent.mkdir(parents=True, exist_ok=True)
+    tmp = lib.with_suffix(f".{os.getpid()}.tmp")
+    result = subprocess.run([*cmd, str(SOURCE), "-o", str(tmp), "-lm"],
+                            capture_output=True, text=True, timeout=120)
+    if result.returncode:
+        raise BackendUnavailableError(f"compiling {SOURCE.name} failed: {result.stderr[-500:]}")
+    os.replace(tmp, lib)
+
+
 def kernel_status() -> tuple[bool, str]:
     """(usable, reason): whether the fused kernel builds and loads on this machine."""
-    try:
-        _library()
-    except (BackendUnavailableError, OSError) as exc:
-        return False, str(exc)
-    return True, "built"
+    lib, why = _build()
+    return lib is not None, why
 
 
 def _pad(n: int, m: int) -> int:

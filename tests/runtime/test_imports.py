@@ -69,3 +69,26 @@ def test_backend_status_reports_every_backend():
     assert status["numpy"]["available"]
     for s in status.values():
         assert s["reason"]
+
+
+def test_numpy_path_when_the_kernel_cannot_be_built(make_bundle, tmp_path):
+    path = make_bundle("gru", 1)
+    code = textwrap.dedent(f"""
+        import numpy as np
+        import edgernn.runtime as rt
+        from edgernn.runtime.backends import backend_status
+        m = rt.load({str(path)!r}, backend="numpy")
+        assert m.backend.fused is None and "reference" in m.backend.describe()
+        assert np.isfinite(m.run(np.ones((3, 4), np.float32))).all()
+        try:
+            rt.load({str(path)!r}, backend="numpy", kernel="c")
+            raise SystemExit("kernel='c' should have failed")
+        except rt.BackendUnavailableError as exc:
+            assert "compiling" in str(exc), exc
+        print(backend_status()["numpy"]["reason"])
+    """)
+    env = {**os.environ, "CC": "false", "EDGERNN_CACHE_DIR": str(tmp_path / "cache")}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr + out.stdout
+    assert out.stdout.startswith("reference path only")
