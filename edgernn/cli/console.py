@@ -11,8 +11,13 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+PIPE_WIDTH = 140  # tables written to a file or pipe are not squeezed into 80 columns
+
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False)
+for _console in (out, err):
+    if not _console.is_terminal:
+        _console.width = PIPE_WIDTH
 
 
 def info(message: str) -> None:
