@@ -37,13 +37,12 @@ def arguments(doc: str, steps: int, bundles: bool = False) -> argparse.Namespace
 
 def make_bundle(path: Path, hidden: int, input_size: int = 16, export_steps: int = 32) -> Path:
     """A seeded LSTM bundle (fp32 + int8 per channel) with verified ONNX step graphs."""
-    from edgernn.converters.export import export_bundle
-    from edgernn.runtime.config import ModelConfig
-
     from edgernn.bundle_io import save_model_bundle
     from edgernn.compress.quantize import encode_tensors
     from edgernn.compress.variants import write_variant
+    from edgernn.converters.export import export_bundle
     from edgernn.models import RecurrentModel
+    from edgernn.runtime.config import ModelConfig
 
     config = ModelConfig(cell="lstm", input_size=input_size, hidden_size=hidden, head="every")
     model = RecurrentModel(config).init_weights(0)

@@ -23,9 +23,8 @@ ORT = "onnxruntime run"
 
 def main() -> None:
     args = common.arguments(__doc__, steps=10_000, bundles=True)
-    from edgernn.runtime import bench
-
     from edgernn.cli.bench import plot_latency
+    from edgernn.runtime import bench
 
     hidden = (16, 32) if args.quick else HIDDEN
     quick = args.quick

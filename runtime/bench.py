@@ -71,6 +71,7 @@ class Row:
     kind: str  # "edgernn" or "baseline"
     variant: str
     streams: int
+    api: str | None = None  # edgernn rows: the call timed (step, StreamPool.step, step_batch)
     samples_ns: np.ndarray | None = None  # one entry per call (a call steps every stream)
     bulk_us: float | None = None  # per stream-step, for baselines timed in bulk
     engine: str | None = None  # what the backend says it runs (kernel, precision)
@@ -104,7 +105,7 @@ class Row:
 
     def to_dict(self, rate: float) -> dict:
         return {
-            "name": self.name, "engine": self.engine, "kind": self.kind,
+            "name": self.name, "api": self.api, "engine": self.engine, "kind": self.kind,
             "variant": self.variant, "streams": self.streams,
             "latency_us": self.latency_us(),
             "per_stream_step_us": self.per_stream_step_us,
@@ -285,8 +286,11 @@ def reference_outputs(bundle: Bundle, variant: str, xs: np.ndarray, threads: int
 
 # --- edgernn rows ----------------------------------------------------------------------------
 
-def edgernn_row(bundle: Bundle, backend: str, variant: str, streams: int, s: Settings) -> Timed:
-    """Load ``variant`` on ``backend`` and check the contract; then step calls are timed."""
+def edgernn_row(bundle: Bundle, backend: str, variant: str, streams: int, s: Settings,
+                api: str = "step") -> Timed:
+    """Load ``variant`` on ``backend`` and check the contract; then calls of ``api`` are timed:
+    ``step`` (one stream), ``StreamPool.step`` ({id: x} for every stream) or ``step_batch``
+    (a (streams, F) array and one State)."""
     from . import StreamPool, load
 
     t0 = time.perf_counter()
@@ -294,21 +298,27 @@ def edgernn_row(bundle: Bundle, backend: str, variant: str, streams: int, s: Set
         model = load(bundle.path, backend=backend, variant=variant, threads=s.threads)
     except BackendUnavailableError as exc:
         raise Skipped(str(exc)) from exc
-    row = Row(backend, "edgernn", variant, streams, engine=model.backend.describe(),
+    row = Row(backend, "edgernn", variant, streams, api=api, engine=model.backend.describe(),
               load_s=time.perf_counter() - t0,
               variant_bytes=bundle.variant(variant).get("size_bytes"))
-    if streams == 1:
-        call, ids = model.step, None
+    if api == "step":
+        call, feed, outputs = model.step, lambda xs: list(xs[:, 0]), lambda o: np.stack(o)[:, None]
+    elif api == "step_batch":
+        call = partial(model.step_batch, state=model.new_state(streams))
+        feed, outputs = list, np.stack
     else:
         pool = StreamPool(model, capacity=streams)
-        call, ids = pool.step, [pool.open() for _ in range(streams)]
+        ids = [pool.open() for _ in range(streams)]
+        call = pool.step
 
-    def feed(xs: np.ndarray) -> list:
-        return list(xs[:, 0]) if ids is None else [dict(zip(ids, x)) for x in xs]
+        def feed(xs: np.ndarray) -> list:
+            return [dict(zip(ids, x)) for x in xs]
+
+        def outputs(outs: list) -> np.ndarray:
+            return np.stack([[o[i] for i in ids] for o in outs])
 
     check = make_inputs(bundle, streams, s.check_steps, s.seed + 1)
-    outs = [call(x) for x in feed(check)]
-    got = np.stack(outs)[:, None] if ids is None else np.stack([[o[i] for i in ids] for o in outs])
+    got = outputs([call(x) for x in feed(check)])
     row.contract_error, row.contract_note = _contract(bundle, variant, check, got, s.threads)
     row.peak_rss_bytes = peak_rss_bytes()
     return per_call(row, call, feed(make_inputs(bundle, streams, _cycle(streams), s.seed)), s)
@@ -415,11 +425,16 @@ def ort_run(bundle: Bundle, variant: str, streams: int, s: Settings) -> Timed:
 
 # --- the whole run ---------------------------------------------------------------------------
 
-def plan(backends: Sequence[str], variants: Sequence[str], baselines: bool) -> list[tuple]:
-    """The rows of one stream count: (label, ``prepare(bundle, streams=, s=) -> Timed``)."""
+def plan(backends: Sequence[str], variants: Sequence[str], streams: int,
+         baselines: bool) -> list[tuple]:
+    """The rows of one stream count: (label, ``prepare(bundle, streams=, s=) -> Timed``).
+
+    One stream times ``step``; more time ``StreamPool.step`` and the array call ``step_batch``.
+    """
     base = "fp32" if "fp32" in variants or not variants else variants[0]
-    tasks = [(f"{b} {v}", partial(edgernn_row, backend=b, variant=v))
-             for b in backends for v in variants]
+    apis = ("step",) if streams == 1 else ("StreamPool.step", "step_batch")
+    tasks = [(f"{b} {v} {api}", partial(edgernn_row, backend=b, variant=v, api=api))
+             for b in backends for v in variants for api in apis]
     if baselines:
         tasks.insert(0, (f"{FULLSEQ} {base}", partial(torch_fullseq, variant=base)))
         tasks.append((f"torch cell {base}", partial(torch_cell, variant=base)))
@@ -446,9 +461,10 @@ def run(bundle_path, backends: Sequence[str] | None = None, variants: Sequence[s
     for v in variants:
         bundle.variant(v)
     report = Report(Path(bundle_path), s)
-    tasks = plan(_usable_backends(backends, report), variants, s.baselines)
+    usable = _usable_backends(backends, report)
     shares = rounds(s.steps, s.rounds)
-    total, done = len(streams) * (len(tasks) + len(shares)), 0
+    total = sum(len(plan(usable, variants, n, s.baselines)) + len(shares) for n in streams)
+    done = 0
 
     def tick(label: str) -> None:
         nonlocal done
@@ -459,7 +475,7 @@ def run(bundle_path, backends: Sequence[str] | None = None, variants: Sequence[s
     with pinned_threads(s.threads) as report.threads:
         for n in streams:
             loaded = []
-            for label, prepare in tasks:
+            for label, prepare in plan(usable, variants, n, s.baselines):
                 tick(f"load {label} x{n}")
                 try:
                     loaded.append(prepare(bundle, streams=n, s=s))

@@ -117,7 +117,9 @@ def _print_tables(doc: dict) -> None:
     latency, other = [], []
     for r in doc["rows"]:
         lat = r["latency_us"] or {}
-        key = [r["name"], r["variant"], r["streams"]]
+        api = r.get("api")
+        key = [r["name"] if api in (None, "step") else f"{r['name']} {api}", r["variant"],
+               r["streams"]]
         latency.append([*key, *(_short(lat.get(k)) for k in ("p50", "p90", "p99", "max")),
                         _short(r["per_stream_step_us"]), _short(r["vs_torch_fullseq"])])
         engine = (r["engine"] or "").removeprefix(f"{r['name']} (").removesuffix(")")
@@ -145,6 +147,11 @@ def _short(value: float | None) -> str | None:
     return f"{value:.0f}" if abs(value) >= 100 else f"{value:.3g}"
 
 
+def _label(row) -> str:
+    api = "" if row.api in (None, "step") else f" {row.api}"
+    return f"{row.name}{api} · {row.variant}"
+
+
 def plot_latency(report, path: Path) -> None:
     """Box plot (log µs per call) of every timed row, one panel per stream count."""
     try:
@@ -164,8 +171,7 @@ def plot_latency(report, path: Path) -> None:
         timed = [r for r in report.rows if r.streams == n and r.samples_ns is not None]
         data = [r.samples_ns / 1e3 for r in timed]
         ax.boxplot(data, orientation="horizontal", whis=(1, 99), showfliers=False, widths=0.6)
-        ax.set_yticks(range(1, len(timed) + 1),
-                      [f"{r.name} · {r.variant}" for r in timed], fontsize=8)
+        ax.set_yticks(range(1, len(timed) + 1), [_label(r) for r in timed], fontsize=8)
         for i, d in enumerate(data, start=1):
             p50 = np.median(d)
             ax.annotate(f"p50 {p50:.3g}", (p50, i + 0.32), fontsize=7, ha="center")

@@ -1,10 +1,10 @@
 import pytest
-from edgernn.runtime.config import ModelConfig
 
 from edgernn.bundle_io import save_model_bundle
 from edgernn.compress.quantize import encode_tensors
 from edgernn.compress.variants import write_variant
 from edgernn.models import RecurrentModel
+from edgernn.runtime.config import ModelConfig
 
 PREPROCESSING = {"input_mean": [0.5, -1.0, 2.0], "input_std": [2.0, 0.5, 1.0],
                  "target_mean": [3.0, -3.0], "target_std": [4.0, 0.25]}

@@ -4,6 +4,7 @@ import sys
 
 import numpy as np
 import pytest
+
 from edgernn.runtime import bench
 from edgernn.runtime.errors import BackendUnavailableError, BundleError, ConfigError
 
@@ -54,10 +55,10 @@ def report(lstm_bundle):
 
 def test_rows_baselines_and_ratios(report):
     rep, _ = report
-    names = {(r.name, r.variant, r.streams) for r in rep.rows}
-    for n in (1, 3):
-        assert {("numpy", "fp32", n), ("numpy", "int8", n), ("torch full-seq", "fp32", n),
-                ("torch LSTMCell", "fp32", n)} <= names
+    names = {(r.name, r.api, r.variant, r.streams) for r in rep.rows}
+    for n, apis in ((1, ["step"]), (3, ["StreamPool.step", "step_batch"])):
+        assert {("numpy", api, v, n) for api in apis for v in ("fp32", "int8")} <= names
+        assert {("torch full-seq", None, "fp32", n), ("torch LSTMCell", None, "fp32", n)} <= names
     for r in rep.rows:
         assert r.vs_torch_fullseq == pytest.approx(
             r.per_stream_step_us / next(f.per_stream_step_us for f in rep.rows
@@ -93,7 +94,9 @@ def test_other_cells_and_token_input(bundle_factory, cell, vocab):
     path = bundle_factory(cell, cell=cell, vocab=vocab, int8=False)
     rep, _ = bench.run(path, ["numpy"], None, [1, 2], QUICK)
     edgernn_rows = [r for r in rep.rows if r.kind == "edgernn"]
-    assert len(edgernn_rows) == 2 and all(r.contract_error < 1e-4 for r in edgernn_rows)
+    assert [(r.streams, r.api) for r in edgernn_rows] == [
+        (1, "step"), (2, "StreamPool.step"), (2, "step_batch")]
+    assert all(r.contract_error < 1e-4 for r in edgernn_rows)
     assert any(r.name == f"torch {cell.upper()}Cell" for r in rep.rows)
 
 

@@ -2,13 +2,13 @@ import json
 
 import pytest
 from click.testing import CliRunner
-from edgernn.runtime.config import ModelConfig
 
 from edgernn.bundle_io import save_model_bundle
 from edgernn.cli import console, main
 from edgernn.compress.quantize import encode_tensors
 from edgernn.compress.variants import write_variant
 from edgernn.models import RecurrentModel
+from edgernn.runtime.config import ModelConfig
 
 QUICK = ["--backend", "numpy", "--steps", "50", "--warmup", "2", "--check-steps", "8"]
 
