@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import onnx
+
+from edgernn.models import RecurrentModel
 from edgernn.runtime import weights as W
 from edgernn.runtime.bundle import Bundle, read_bundle, update_bundle
 from edgernn.runtime.errors import (
@@ -21,8 +23,6 @@ from edgernn.runtime.errors import (
     NotStreamableError,
     VerificationError,
 )
-
-from edgernn.models import RecurrentModel
 
 from . import trt_compat
 from .jetson import build_plan

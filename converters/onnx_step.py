@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import onnx
+
 from edgernn.runtime import weights as W
 from edgernn.runtime.errors import NotStreamableError
 

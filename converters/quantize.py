@@ -9,13 +9,15 @@ bundle (``decode_int8``, never re-quantized) and a weight-only ``DequantizeLinea
 
 from __future__ import annotations
 
+import logging
 import tempfile
 from pathlib import Path
 
 import numpy as np
 import onnx
-from edgernn.runtime import weights as W
 from onnx import TensorProto
+
+from edgernn.runtime import weights as W
 
 from .graph import GraphBuilder
 
@@ -52,5 +54,10 @@ def ort_only_int8(sequence: onnx.ModelProto) -> onnx.ModelProto:
     with tempfile.TemporaryDirectory() as scratch:
         src, dst = Path(scratch) / "fp32.onnx", Path(scratch) / "int8.onnx"
         onnx.save(sequence, src)
-        quantize_dynamic(src, dst, weight_type=QuantType.QInt8, per_channel=True)
+        previous = logging.root.manager.disable
+        logging.disable(logging.WARNING)  # its advice to pre-process does not apply here
+        try:
+            quantize_dynamic(src, dst, weight_type=QuantType.QInt8, per_channel=True)
+        finally:
+            logging.disable(previous)
         return onnx.load(dst)

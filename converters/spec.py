@@ -10,6 +10,7 @@ import json
 from dataclasses import dataclass
 
 import onnx.helper
+
 from edgernn.runtime.bundle import streaming_contract
 from edgernn.runtime.config import ModelConfig
 

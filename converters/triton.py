@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import onnx
+
 from edgernn.runtime.errors import BackendUnavailableError, VerificationError
 
 from .onnx_step import build_step_graph

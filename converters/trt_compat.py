@@ -7,8 +7,9 @@ target's version; problems name the offending nodes.
 from __future__ import annotations
 
 import onnx
-from edgernn.runtime.errors import VerificationError
 from onnx import TensorProto, numpy_helper
+
+from edgernn.runtime.errors import VerificationError
 
 from .targets import Target, get_target
 

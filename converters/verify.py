@@ -8,6 +8,8 @@ the streaming contract: the step graph stepped over ``steps`` samples reproduces
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import onnx
 import torch
@@ -22,7 +24,23 @@ STEPS = 1000
 def session(model: onnx.ModelProto):
     import onnxruntime as ort
 
-    return ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    return ort.InferenceSession(model.SerializeToString(), options,
+                                providers=["CPUExecutionProvider"])
+
+
+@contextlib.contextmanager
+def torch_reference():
+    """no_grad on one thread: the references are batch-2 sequences, where torch's thread pool
+    only adds synchronisation (up to 100x slower on a busy two-core machine)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with torch.no_grad():
+            yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 def sample_x(spec: ExportSpec, batch: int, steps: int, rng: np.random.Generator) -> np.ndarray:
@@ -69,24 +87,26 @@ def compare(expected: dict, actual: dict, atol: float, problems: list[str], wher
     return figures
 
 
-@torch.no_grad()
 def torch_step(model: RecurrentModel, spec: ExportSpec, x: np.ndarray, states: dict) -> dict:
     """One step of the torch model from given batch-first states, named like the step graph."""
     cell = spec.config.cell
     torch_state = state_from_batch_first({n.split("_")[1]: v for n, v in states.items()}, cell)
-    out, new = model.features(torch.from_numpy(x)[:, None], state=torch_state)
-    y = model.activate(model.head(out[:, 0])).numpy()
+    with torch_reference():
+        out, new = model.features(torch.from_numpy(x)[:, None], state=torch_state)
+        y = model.activate(model.head(out[:, 0])).numpy()
     return {"y": y, **{f"state_{n}_out": v for n, v in state_to_batch_first(new, cell).items()}}
 
 
-@torch.no_grad()
 def torch_sequence(model: RecurrentModel, spec: ExportSpec, x: np.ndarray,
-                   lengths: np.ndarray | None = None) -> dict:
+                   lengths: np.ndarray | None = None, every_step: bool = False) -> dict:
+    """The torch model's outputs named like the sequence graph's (``y`` at every step with
+    ``every_step``: what streaming reproduces)."""
     cell = spec.config.cell
     lengths = None if lengths is None else torch.from_numpy(lengths)
-    out, state = model.features(torch.from_numpy(x), lengths)
-    head = model._last_step(out, lengths) if spec.config.head == "last" else out
-    y = model.activate(model.head(head)).numpy()
+    with torch_reference():
+        out, state = model.features(torch.from_numpy(x), lengths)
+        head = out if every_step or spec.config.head == "every" else model._last_step(out, lengths)
+        y = model.activate(model.head(head)).numpy()
     return {"y": y, **{f"state_{n}_out": v for n, v in state_to_batch_first(state, cell).items()}}
 
 
@@ -144,9 +164,7 @@ def verify_step(graph: onnx.ModelProto, model: RecurrentModel, spec: ExportSpec,
         states = {t.name: out[t.name.replace("_in", "_out")] for t in inputs[1:]}
     streamed = {"y": np.stack(ys, axis=1),
                 **{t.name.replace("_in", "_out"): v for t, v in zip(inputs[1:], states.values())}}
-    with torch.no_grad():
-        every = model.step_outputs(torch.from_numpy(xs)).numpy()
-    stream = compare({**torch_sequence(model, spec, xs), "y": every}, streamed, tol.drift,
+    stream = compare(torch_sequence(model, spec, xs, every_step=True), streamed, tol.drift,
                      problems, f"{steps}-step stream vs torch")
     figures = {"one step": one, f"{steps}-step stream vs torch": stream}
     if sequence is not None:
@@ -175,9 +193,9 @@ def _report(figures: dict, problems: list[str], **summary) -> dict:
     return {"passed": not problems, **summary, "outputs": figures, "problems": problems}
 
 
-@torch.no_grad()
 def compression_cost(model: RecurrentModel, reference: RecurrentModel, spec: ExportSpec,
                      steps: int = STEPS, batch: int = 2, seed: int = 0) -> dict:
     """Per-step output difference of a variant's model from the fp32 model over a stream."""
     x = torch.from_numpy(sample_x(spec, batch, steps, np.random.default_rng(seed)))
-    return diff(reference.step_outputs(x).numpy(), model.step_outputs(x).numpy())
+    with torch_reference():
+        return diff(reference.step_outputs(x).numpy(), model.step_outputs(x).numpy())

@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 import torch
 from click.testing import CliRunner
-from edgernn.runtime.bundle import read_bundle
-from edgernn.runtime.config import ModelConfig
 
 from edgernn.bundle_io import save_model_bundle
 from edgernn.cli import console, main
 from edgernn.models import RecurrentModel
+from edgernn.runtime.bundle import read_bundle
+from edgernn.runtime.config import ModelConfig
 
 torch.set_num_threads(1)
 sys.path.insert(0, str(Path(__file__).parents[1] / "converters"))

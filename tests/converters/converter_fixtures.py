@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from edgernn.runtime import weights as W
-from edgernn.runtime.bundle import read_bundle, safetensors_bytes, update_bundle
-from edgernn.runtime.config import ModelConfig
 
 from edgernn.bundle_io import variant_entry
 from edgernn.models import RecurrentModel
+from edgernn.runtime import weights as W
+from edgernn.runtime.bundle import read_bundle, safetensors_bytes, update_bundle
+from edgernn.runtime.config import ModelConfig
 
 torch.set_num_threads(1)  # two threads on two busy cores make torch RNNs 100x slower
 

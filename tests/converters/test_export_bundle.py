@@ -5,10 +5,11 @@ from __future__ import annotations
 import importlib.util
 import json
 
-import edgernn.converters.export as export_module
 import numpy as np
 import onnx
 import pytest
+
+import edgernn.converters.export as export_module
 from edgernn.converters import export_bundle
 from edgernn.converters.verify import session
 from edgernn.runtime.bundle import read_bundle

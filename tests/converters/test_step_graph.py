@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 import torch
 from converter_fixtures import add_variant, tiny_model
+
+from edgernn.bundle_io import save_model_bundle
 from edgernn.converters import (
     METADATA_KEY,
     ExportOptions,
@@ -18,8 +20,6 @@ from edgernn.converters import (
 from edgernn.converters.verify import session
 from edgernn.runtime.bundle import read_bundle
 from edgernn.runtime.errors import NotStreamableError
-
-from edgernn.bundle_io import save_model_bundle
 
 CASES = [(cell, layers, variant) for cell in ("lstm", "gru", "rnn") for layers in (1, 2)
          for variant in ("fp32", "int8")]

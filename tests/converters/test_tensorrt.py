@@ -6,6 +6,7 @@ import importlib.util
 
 import pytest
 from converter_fixtures import tiny_model
+
 from edgernn.converters import ExportSpec, build_step_graph, get_target
 from edgernn.converters.jetson import build_plan, trtexec_line
 from edgernn.converters.tensorrt import build_engine, settings_for

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import pytest
 from converter_fixtures import tiny_model
+from google.protobuf import text_format
+from tritonclient.grpc import model_config_pb2
+
 from edgernn.converters import ExportSpec, build_step_graph
 from edgernn.converters.triton import check_config, config_text, parse_config, repository_files
 from edgernn.runtime import weights as W
 from edgernn.runtime.errors import VerificationError
-from google.protobuf import text_format
-from tritonclient.grpc import model_config_pb2
 
 
 @pytest.mark.parametrize("cell,layers,int8", [("lstm", 2, False), ("gru", 1, True),

@@ -5,11 +5,12 @@ from __future__ import annotations
 import onnx
 import pytest
 from converter_fixtures import tiny_model
+from onnx import TensorProto, helper
+
 from edgernn.converters import ExportSpec, build_sequence_graph, build_step_graph
 from edgernn.converters.trt_compat import check, require
 from edgernn.runtime import weights as W
 from edgernn.runtime.errors import VerificationError
-from onnx import TensorProto, helper
 
 
 def graphs(cell: str, layers: int):
