@@ -16,6 +16,7 @@ class GraphBuilder:
         self.nodes: list[onnx.NodeProto] = []
         self.initializers: list[onnx.TensorProto] = []
         self._names: set[str] = set()
+        self._consts: dict[str, np.ndarray] = {}
 
     def _unique(self, name: str) -> str:
         base, k = name, 1
@@ -25,8 +26,14 @@ class GraphBuilder:
         return name
 
     def const(self, name: str, value) -> str:
+        """An initializer; asking again for the same name and value reuses it."""
+        value = np.asarray(value)
+        known = self._consts.get(name)
+        if known is not None and known.dtype == value.dtype and np.array_equal(known, value):
+            return name
         name = self._unique(name)
-        self.initializers.append(numpy_helper.from_array(np.asarray(value), name))
+        self._consts[name] = value
+        self.initializers.append(numpy_helper.from_array(value, name))
         return name
 
     def op(self, op_type: str, inputs: list[str], name: str, outputs: int = 1, **attrs):

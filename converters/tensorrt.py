@@ -60,10 +60,11 @@ def build_engine(onnx_bytes: bytes, settings: BuildSettings,
     logger = trt.Logger(trt.Logger.WARNING)
     builder = trt.Builder(logger)
     flags = 0
-    if strongly_typed:
-        flags |= 1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED)
+    creation = trt.NetworkDefinitionCreationFlag
+    if strongly_typed and hasattr(creation, "STRONGLY_TYPED"):  # the only mode left in 11.x
+        flags |= 1 << int(creation.STRONGLY_TYPED)
     elif major < 10:
-        flags |= 1 << int(trt.NetworkDefinitionCreationFlag.EXPLICIT_BATCH)
+        flags |= 1 << int(creation.EXPLICIT_BATCH)
     network = builder.create_network(flags)
     parser = trt.OnnxParser(network, logger)
     if not parser.parse(onnx_bytes):
@@ -80,6 +81,8 @@ def build_engine(onnx_bytes: bytes, settings: BuildSettings,
     if settings.sparse:
         flag_names.append("SPARSE_WEIGHTS")
     for name in flag_names:
+        if not hasattr(trt.BuilderFlag, name):
+            raise BackendUnavailableError(f"TensorRT {trt.__version__} has no BuilderFlag.{name}")
         config.set_flag(getattr(trt.BuilderFlag, name))
     profile = builder.create_optimization_profile()
     for name, (lo, opt, hi) in settings.profile.items():
@@ -99,6 +102,8 @@ def build_engine(onnx_bytes: bytes, settings: BuildSettings,
         cache_path.write_bytes(bytes(config.get_timing_cache().serialize()))
     return engine, {
         "tensorrt": trt.__version__, "strongly_typed": strongly_typed, "flags": flag_names,
+        # strongly typed: computed in the graph's types (fp16/int8-stored weights, fp32 math)
+        "compute": "graph types" if strongly_typed else settings.precision,
         "settings": settings.to_dict(), "build_seconds": round(time.perf_counter() - start, 3),
         "engine_bytes": len(engine), "engine_sha256": hashlib.sha256(engine).hexdigest(),
     }
