@@ -57,8 +57,10 @@ class TrainConfig:
             if not ok:
                 raise ConfigError(msg)
 
-        need(self.optimizer in OPTIMIZERS, f"unknown optimizer {self.optimizer!r}; choose adam or adamw")
-        need(self.schedule in SCHEDULES, f"unknown schedule {self.schedule!r}; choose plateau, cosine or none")
+        need(self.optimizer in OPTIMIZERS,
+             f"unknown optimizer {self.optimizer!r}; choose {', '.join(OPTIMIZERS)}")
+        need(self.schedule in SCHEDULES,
+             f"unknown schedule {self.schedule!r}; choose {', '.join(SCHEDULES)}")
         need(self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}")
         need(self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}")
         need(self.lr > 0, f"lr must be > 0, got {self.lr}")
@@ -103,7 +105,7 @@ def build_model(dataset: Dataset, cell: str = "lstm", layers: int = 2, hidden: i
 # ----------------------------------------------------------------------------- batches and loss
 
 def _batches(split: Split, batch_size: int, per_step: bool, rng: np.random.Generator | None):
-    """Batches of tensors (X, y, lengths), shuffled by ``rng``, trimmed to their longest sequence."""
+    """Batches (X, y, lengths) as tensors, shuffled by ``rng``, trimmed to the longest sequence."""
     order = rng.permutation(len(split)) if rng is not None else np.arange(len(split))
     for start in range(0, len(order), batch_size):
         idx = order[start:start + batch_size]
@@ -155,7 +157,8 @@ def evaluate(model: RecurrentModel, split: Split, dataset: Dataset, batch_size: 
         loss_sum, count = loss_sum + float(s), count + n
         if task == "regression":
             diff = (out - y.float()) * std
-            keep = mask[..., None].expand_as(diff) if mask is not None else torch.ones_like(diff, dtype=torch.bool)
+            keep = (mask[..., None].expand_as(diff) if mask is not None
+                    else torch.ones_like(diff, dtype=torch.bool))
             sq_err += float((diff[keep] ** 2).sum())
             abs_err += float(diff[keep].abs().sum())
             n_values += int(keep.sum())
@@ -230,7 +233,8 @@ class _Loop:
 
     def _step(self, X, y, lengths, state):
         out, new_state = self.model(X, lengths, state=state, return_state=True)
-        s, n = _reduce(_elementwise_loss(out, y, self.dataset.task), _mask(y, lengths, self.dataset.head))
+        losses = _elementwise_loss(out, y, self.dataset.task)
+        s, n = _reduce(losses, _mask(y, lengths, self.dataset.head))
         self.opt.zero_grad(set_to_none=True)
         (s / max(n, 1)).backward()
         if self.config.clip:
@@ -303,7 +307,8 @@ def fit(model: RecurrentModel, dataset: Dataset, config: TrainConfig | None = No
             else:
                 state["bad_epochs"] += 1
             state["epoch"] = epoch
-            bar.update(task, status=f"val {metric} {val[metric]:.4g} (best {state['best_metric']:.4g})")
+            bar.update(task, status=f"val {metric} {val[metric]:.4g} "
+                                    f"(best {state['best_metric']:.4g})")
             if config.checkpoint:
                 _save_checkpoint(Path(config.checkpoint), model, loop, dataset, state)
     model.load_state_dict(state["best_model"])
@@ -319,7 +324,7 @@ def fit(model: RecurrentModel, dataset: Dataset, config: TrainConfig | None = No
 # ----------------------------------------------------------------------------- checkpoints
 
 def _save_checkpoint(path: Path, model, loop: _Loop, dataset: Dataset, state: dict) -> None:
-    """Write the checkpoint atomically (temporary file, then rename): a Ctrl-C keeps the last one."""
+    """Write the checkpoint atomically (temporary file, then rename): Ctrl-C keeps the last."""
     blob = {
         "format": CHECKPOINT_FORMAT, "dataset": dataset.name,
         "model_config": model.config.to_json(), "history": json.dumps(state["history"]),

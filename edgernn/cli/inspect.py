@@ -24,7 +24,8 @@ def command(bundle: str, as_json: bool) -> None:
         return
     for section in ("model", "streaming", "preprocessing", "task", "provenance"):
         console.print_table(section, ["field", "value"], list(summary[section].items()))
-    console.print_table("variants", ["variant", "precision", "size", "nonzero", "metrics", "delta"], [
+    columns = ["variant", "precision", "size", "nonzero", "metrics", "delta"]
+    console.print_table("variants", columns, [
         (v["name"], v["precision"], console.human_bytes(v["size_bytes"]), v["nonzero_params"],
          _pairs(v["metrics"]), _pairs(v["delta"])) for v in summary["variants"]])
     if summary["exports"]:

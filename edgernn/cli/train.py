@@ -18,7 +18,8 @@ def _csv_list(ctx, param, value: str | None) -> list[str] | None:
 
 @click.command("train", context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--dataset", metavar="NAME", help="Built-in dataset: sine, co2, chars or digits.")
-@click.option("--data", type=click.Path(dir_okay=False), help="Your data as .npz (X, y[, lengths]).")
+@click.option("--data", type=click.Path(dir_okay=False),
+              help="Your data as .npz (X, y[, lengths]).")
 @click.option("--csv", "csv_file", type=click.Path(dir_okay=False), help="A CSV time series.")
 @click.option("--target", help="CSV: the column to forecast.")
 @click.option("--features", callback=_csv_list, help="CSV: input columns, comma-separated "
@@ -27,10 +28,13 @@ def _csv_list(ctx, param, value: str | None) -> list[str] | None:
               help="CSV: steps the model sees.")
 @click.option("--horizon", type=click.IntRange(1), default=1, show_default=True,
               help="CSV: how many rows ahead to forecast.")
+@click.option("--difference", is_flag=True, help="CSV: learn row-to-row changes (for trending "
+              "series such as prices or CO2).")
 @click.option("--cell", type=click.Choice(CELLS), default="lstm", show_default=True)
 @click.option("--layers", type=click.IntRange(1), default=2, show_default=True)
 @click.option("--hidden", type=click.IntRange(1), default=64, show_default=True)
-@click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), default=0.0, show_default=True)
+@click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), default=0.0,
+              show_default=True)
 @click.option("--bidirectional", is_flag=True, help="Read both ways (not streamable).")
 @click.option("--nonlinearity", type=click.Choice(NONLINEARITIES), default="tanh",
               show_default=True, help="rnn cell only.")
@@ -55,13 +59,15 @@ def _csv_list(ctx, param, value: str | None) -> list[str] | None:
 @click.option("--seed", type=int, default=DEFAULTS["seed"], show_default=True)
 @click.option("--tbptt", type=click.IntRange(0), default=DEFAULTS["tbptt"], show_default=True,
               help="Truncated BPTT window in steps, state carried across windows (0: off).")
+@click.option("--threads", type=click.IntRange(1), help="CPU threads for torch [default: torch's "
+              "choice]; 1 is often fastest for small models or on a busy machine.")
 @click.option("--resume", is_flag=True, help="Continue from the checkpoint in OUT.ckpt/.")
 @click.option("--force", is_flag=True, help="Replace OUT if it exists.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document instead of a table.")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Bundle directory.")
-def command(dataset, data, csv_file, target, features, window, horizon, cell, layers, hidden,
-            dropout, bidirectional, nonlinearity, embedding_dim, resume, force, as_json, out,
-            **train) -> None:
+def command(dataset, data, csv_file, target, features, window, horizon, difference, cell, layers,
+            hidden, dropout, bidirectional, nonlinearity, embedding_dim, threads, resume, force,
+            as_json, out, **train) -> None:
     """Train a recurrent model and write it as a verified bundle at OUT.
 
     Exactly one of --dataset, --data, --csv. Training keeps the best epoch by the validation
@@ -71,19 +77,26 @@ def command(dataset, data, csv_file, target, features, window, horizon, cell, la
     \b
       edgernn train --dataset digits --out runs/digits
       edgernn train --csv series.csv --target load --window 48 --out runs/load
+      edgernn train --csv edgernn/data/files/co2_weekly.csv --target co2 --window 52 \\
+          --difference --out runs/co2
     """
     sources = [s for s in (dataset, data, csv_file) if s]
     if len(sources) != 1:
         raise click.UsageError("give exactly one of --dataset NAME, --data FILE.npz, --csv FILE")
-    if not csv_file and (target or features):
-        raise click.UsageError("--target and --features apply to --csv only")
+    if not csv_file and (target or features or difference):
+        raise click.UsageError("--target, --features and --difference apply to --csv only")
     if csv_file and not target:
         raise click.UsageError("--csv needs --target COLUMN")
 
+    import torch
+
     from edgernn.train import TrainConfig, checkpoint_path, train_bundle
 
+    if threads:
+        torch.set_num_threads(threads)
     config = TrainConfig(**train, resume=resume)
-    loaded = _load(dataset, data, csv_file, target, features, window, horizon, config.seed)
+    loaded = _load(dataset, data, csv_file, target, features, window, horizon, difference,
+                   config.seed)
     try:
         summary = train_bundle(
             loaded, out, config, cell=cell, layers=layers, hidden=hidden, dropout=dropout,
@@ -100,14 +113,15 @@ def command(dataset, data, csv_file, target, features, window, horizon, cell, la
     console.print_table("edgernn train", ["field", "value"], _rows(summary))
 
 
-def _load(dataset, data, csv_file, target, features, window, horizon, seed):
+def _load(dataset, data, csv_file, target, features, window, horizon, difference, seed):
     from edgernn.data import load_csv, load_dataset, load_npz
 
     if dataset:
         return load_dataset(dataset, seed=seed)
     if data:
         return load_npz(data, seed=seed)
-    return load_csv(csv_file, target, features, window=window, horizon=horizon)
+    return load_csv(csv_file, target, features, window=window, horizon=horizon,
+                    difference=difference)
 
 
 def _rows(summary: dict) -> list[tuple]:

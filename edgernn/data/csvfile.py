@@ -50,17 +50,22 @@ def _number(path: Path, row: list[str], i: int, column: str, line: int) -> float
 
 
 def load_csv(path: str | Path, target: str, features: list[str] | None = None,
-             window: int = 24, horizon: int = 1) -> Dataset:
+             window: int = 24, horizon: int = 1, difference: bool = False) -> Dataset:
     """Forecast ``target`` ``horizon`` rows ahead from ``window`` rows of ``features``.
 
-    ``features`` defaults to the target column alone. Rows are in time order.
+    ``features`` defaults to the target column alone. Rows are in time order. ``difference``
+    replaces every column by its change from the previous row: a trending series then stays in
+    the range seen in training, and the target is the change (the naive baseline is "no change").
     """
     features = list(features) if features else [target]
     columns = features + ([target] if target not in features else [])
     table = read_columns(path, columns)
+    if difference:
+        table = np.diff(table, axis=0)
     series = table[:, [columns.index(f) for f in features]]
     return forecast_dataset(
         Path(path).stem, series, table[:, columns.index(target)], window=window, horizon=horizon,
-        naive="last",
-        source={"dataset": Path(path).name, "kind": "csv", "target": target, "features": features},
+        naive="zero" if difference else "last",
+        source={"dataset": Path(path).name, "kind": "csv", "target": target, "features": features,
+                "differenced": difference},
     )

@@ -1,4 +1,4 @@
-"""User data as ``.npz``: X (N, T, F) float, y labels / targets / per-step targets, optional lengths.
+"""User data as ``.npz``: X (N, T, F) float; y labels, targets or per-step targets; lengths.
 
 Optional ``X_val, y_val, lengths_val, X_test, y_test, lengths_test``; otherwise a seeded
 70/15/15 split. Features (and float targets) are standardized with training statistics.
@@ -13,7 +13,12 @@ from pathlib import Path
 import numpy as np
 
 from edgernn.data.scaling import (
-    apply_standard, fit_standard, scaling_record, seeded_split, valid_mask, zero_padding,
+    apply_standard,
+    fit_standard,
+    scaling_record,
+    seeded_split,
+    valid_mask,
+    zero_padding,
 )
 from edgernn.data.types import Dataset, Split
 from edgernn.runtime.errors import DataError
@@ -59,7 +64,8 @@ def _check(arrays: dict, suffix: str, path) -> tuple:
     X, y = arrays[f"X{suffix}"], arrays[f"y{suffix}"]
     lengths = arrays.get(f"lengths{suffix}")
     if X.ndim != 3 or not np.issubdtype(X.dtype, np.number):
-        raise DataError(f"{path}: 'X{suffix}' must be a float array (N, T, F), got {X.dtype} {X.shape}")
+        raise DataError(f"{path}: 'X{suffix}' must be a float array (N, T, F), "
+                        f"got {X.dtype} {X.shape}")
     n, t = X.shape[:2]
     if y.shape[:1] != (n,):
         raise DataError(f"{path}: 'y{suffix}' must have N={n} rows like 'X{suffix}' {X.shape}, "
@@ -150,7 +156,8 @@ def _dataset(path: Path, parts: list[tuple], kind: str, all_given: bool) -> Data
         Xs = zero_padding(apply_standard(X_, *x_stats), len_)
         if regression:
             shape = (len(y_), -1) if not per_step else y_.shape[:2] + (-1,)
-            ys = zero_padding(apply_standard(y_.reshape(shape), *y_stats), len_ if per_step else None)
+            ys = apply_standard(y_.reshape(shape), *y_stats)
+            ys = zero_padding(ys, len_) if per_step else ys
         else:
             ys = y_.astype(np.int64)
         splits.append(Split(Xs, ys, len_))

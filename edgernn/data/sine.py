@@ -17,7 +17,8 @@ def load_sine(seed: int = 0, n: int = 1500, window: int = 32, noise: float = 0.0
     for i in range(n):
         for _ in range(rng.integers(1, 4)):
             period = rng.uniform(6.0, 40.0)
-            series[i] += rng.uniform(0.3, 1.0) * np.sin(2 * np.pi * t / period + rng.uniform(0, 2 * np.pi))
+            phase = rng.uniform(0, 2 * np.pi)
+            series[i] += rng.uniform(0.3, 1.0) * np.sin(2 * np.pi * t / period + phase)
     series += rng.normal(0.0, noise, series.shape)
     X, y = series[:, :window, None].astype(np.float32), series[:, window:].astype(np.float32)
     train, val, test = seeded_split(n, seed)

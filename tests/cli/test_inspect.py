@@ -3,6 +3,7 @@
 import json
 
 import pytest
+import torch
 from click.testing import CliRunner
 
 from edgernn.cli import main
@@ -16,6 +17,15 @@ def bundle(tmp_path_factory):
     data = load_dataset("sine", n=120, window=8)
     train_bundle(data, out, TrainConfig(epochs=1), layers=1, hidden=8, progress=False)
     return out
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny models train fastest on one thread (and do not stall when the cores are busy)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 def run(*args):

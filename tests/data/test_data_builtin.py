@@ -25,7 +25,7 @@ def test_unknown_option_is_refused():
 
 
 def test_sine_is_seeded():
-    a, b, c = load_dataset("sine", seed=1), load_dataset("sine", seed=1), load_dataset("sine", seed=2)
+    a, b, c = (load_dataset("sine", seed=s) for s in (1, 1, 2))
     np.testing.assert_array_equal(a.train.X, b.train.X)
     assert not np.array_equal(a.train.X, c.train.X)
     assert a.train.X.shape[1:] == (32, 1) and a.train.y.shape[1:] == (1,)
@@ -41,7 +41,11 @@ def test_co2_splits_by_time_and_scales_on_train_only():
     assert d.preprocessing["input_mean"][0] == pytest.approx(train_rows.mean(), rel=1e-4)
     assert d.preprocessing["target_std"][0] == pytest.approx(train_rows.std(), rel=1e-4)
     # the last training target precedes every val target, which precedes every test target
-    unscale = lambda s: s.y[:, 0] * d.preprocessing["target_std"][0] + d.preprocessing["target_mean"][0]  # noqa: E731
+    mean, std = d.preprocessing["target_mean"][0], d.preprocessing["target_std"][0]
+
+    def unscale(split):
+        return split.y[:, 0] * std + mean
+
     window = d.train.X.shape[1]
     np.testing.assert_allclose(unscale(d.train)[:3], change[window:window + 3], atol=1e-4)
     n_train, n_val = len(d.train), len(d.val)

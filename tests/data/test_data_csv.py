@@ -28,13 +28,22 @@ def test_windows_and_targets(tmp_path):
     assert d.source["baseline"]["name"] == "last observed value"
 
 
+def test_difference_learns_changes_against_a_no_change_baseline(tmp_path):
+    path = write(tmp_path, "t,v\n" + "\n".join(f"{i},{i * i}" for i in range(60)) + "\n")
+    d = load_csv(path, "v", window=5, difference=True)
+    first = d.train.y[0, 0] * d.preprocessing["target_std"][0] + d.preprocessing["target_mean"][0]
+    assert first == pytest.approx(6 * 6 - 5 * 5)  # change into row 6 after 5 changes seen
+    assert d.source["baseline"]["name"] == "no change" and d.source["differenced"]
+
+
 def test_shipped_co2_file_is_a_valid_example():
     d = load_csv(CO2_CSV, "co2", window=52)
     assert d.output_size == 1 and len(d.test) > 300
 
 
 def test_unknown_column_lists_the_columns(tmp_path):
-    with pytest.raises(DataError, match=r"unknown column\(s\) \['price'\]; the file has \['t', 'load', 'dow'\]"):
+    message = r"unknown column\(s\) \['price'\]; the file has \['t', 'load', 'dow'\]"
+    with pytest.raises(DataError, match=message):
         load_csv(series_csv(tmp_path), "price")
 
 

@@ -60,13 +60,17 @@ def test_only_test_given_carves_val_from_train(tmp_path):
 
 @pytest.mark.parametrize("arrays, message", [
     (dict(X=rng_X()), r"needs keys 'X' \(N, T, F\) float and 'y'; it has \['X'\]"),
-    (dict(X=rng_X()[:, :, 0], y=np.zeros(40)), r"'X' must be a float array \(N, T, F\), got float32 \(40, 6\)"),
+    (dict(X=rng_X()[:, :, 0], y=np.zeros(40)),
+     r"'X' must be a float array \(N, T, F\), got float32 \(40, 6\)"),
     (dict(X=rng_X(), y=np.zeros(39)), r"'y' must have N=40 rows"),
     (dict(X=rng_X(), y=np.zeros((40, 5), np.int64)), r"per-step labels and needs shape \(N, T=6\)"),
     (dict(X=rng_X(), y=np.zeros(40), lengths=np.full(40, 9)), r"'lengths' must lie in 1..T=6"),
-    (dict(X=rng_X(), y=np.zeros(40), lengths=np.ones(39, np.int64)), r"'lengths' must be int \(N,\)"),
-    (dict(X=rng_X(), y=np.zeros(40), X_val=rng_X(5, f=2), y_val=np.zeros(5)), r"'X_val' has 2 features, 'X' has 3"),
-    (dict(X=rng_X(), y=np.zeros(40), X_val=rng_X(5)), r"'X_val' is given without its pair \(y_val\)"),
+    (dict(X=rng_X(), y=np.zeros(40), lengths=np.ones(39, np.int64)),
+     r"'lengths' must be int \(N,\)"),
+    (dict(X=rng_X(), y=np.zeros(40), X_val=rng_X(5, f=2), y_val=np.zeros(5)),
+     r"'X_val' has 2 features, 'X' has 3"),
+    (dict(X=rng_X(), y=np.zeros(40), X_val=rng_X(5)),
+     r"'X_val' is given without its pair \(y_val\)"),
 ])
 def test_bad_layouts_name_the_key_and_shape(tmp_path, arrays, message):
     with pytest.raises(DataError, match=message):

@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from edgernn.train import TrainConfig, build_model, fit
 from edgernn.runtime.errors import ConfigError
+from edgernn.train import TrainConfig, build_model, fit
 
 
 def cfg(path, **kw):

@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from edgernn.data import Dataset, Split
-from edgernn.train import TrainConfig, build_model, evaluate, fit
 from edgernn.runtime.errors import ConfigError
+from edgernn.train import TrainConfig, build_model, evaluate, fit
 
 
 def small(dataset, **kw):
@@ -26,7 +26,8 @@ def test_sine_learns_far_better_than_predicting_the_mean(tiny_sine):
 def test_best_weights_are_returned(tiny_sine):
     result = fit(small(tiny_sine), tiny_sine, TrainConfig(epochs=6, lr=3e-2, schedule="none"),
                  progress=False)
-    assert evaluate(result.model, tiny_sine.val, tiny_sine)["rmse"] == pytest.approx(result.best_metric)
+    val = evaluate(result.model, tiny_sine.val, tiny_sine)
+    assert val["rmse"] == pytest.approx(result.best_metric)
 
 
 def test_after_step_runs_after_every_optimizer_step_and_its_edits_stick(tiny_sine):
