@@ -105,11 +105,16 @@ def pool(path: Path, streams: int, steps: int, rounds: int) -> dict[str, float]:
             for t in range(steps):
                 p.step({i: xs[k, t] for k, i in enumerate(ids)})
 
+        def arrays_block(p=p, ids=ids):
+            for t in range(steps):
+                p.step_arrays(ids, xs[:, t])
+
         def batch_block(model=model, state=state):
             for t in range(steps):
                 model.step_batch(xs[:, t], state)
 
-        rows[f"edgernn StreamPool {variant}"] = (pool_block, streams * steps)
+        rows[f"edgernn StreamPool.step {variant}"] = (pool_block, streams * steps)
+        rows[f"edgernn StreamPool.step_arrays {variant}"] = (arrays_block, streams * steps)
         rows[f"edgernn step_batch {variant}"] = (batch_block, streams * steps)
     return interleaved(rows, rounds)
 

@@ -73,23 +73,37 @@ class StreamPool:
         if not samples:
             return {}
         sids = list(samples)
+        ys = self._advance(sids, self._inputs(list(samples.values())))
+        return dict(zip(sids, ys))
+
+    def step_arrays(self, ids, xs) -> np.ndarray:
+        """The array form of :meth:`step`: ``xs[k]`` is the sample of stream ``ids[k]``;
+        returns ``ys`` (n, O) in the same order. No per-stream Python objects are made."""
+        ids = list(ids)
+        xs = self.model._many(xs)
+        if xs.shape != (len(ids), *self.model.backend.input_shape):
+            raise InputError(f"xs must have shape {(len(ids), *self.model.backend.input_shape)}, "
+                             f"got {xs.shape}")
+        return self._advance(ids, xs) if ids else xs[:0]
+
+    def _advance(self, sids: list, xs: np.ndarray) -> np.ndarray:
         try:
             rows = np.array([self._slot[s] for s in sids], np.intp)
         except (KeyError, TypeError):
             rows = np.array([self._row(s) for s in sids], np.intp)  # raises, naming the id
-        xs = self._inputs(list(samples.values()))
+        if len(np.unique(rows)) != len(rows):
+            raise InputError("a stream id appears twice in one step")
         model = self.model
         if len(rows) == self.capacity and np.array_equal(rows, np.arange(self.capacity)):
-            ys = model._output(model._raw(xs, self._states))
-        else:
-            part = self._scratch.get(len(rows))
-            if part is None:
-                part = self._scratch[len(rows)] = model.new_state(len(rows))
-            part.load({n: t[rows] for n, t in self._states.tensors.items()})
-            ys = model._output(model._raw(xs, part))
-            for n, t in self._states.tensors.items():
-                t[rows] = part.tensors[n]
-        return dict(zip(sids, ys))
+            return model._output(model._raw(xs, self._states))
+        part = self._scratch.get(len(rows))
+        if part is None:
+            part = self._scratch[len(rows)] = model.new_state(len(rows))
+        part.load({n: t[rows] for n, t in self._states.tensors.items()})
+        ys = model._output(model._raw(xs, part))
+        for n, t in self._states.tensors.items():
+            t[rows] = part.tensors[n]
+        return ys
 
     def _inputs(self, values: list) -> np.ndarray:
         """One (batch, F) array of the samples, each checked against the model's input shape."""

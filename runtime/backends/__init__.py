@@ -41,7 +41,7 @@ def _probe(name: str) -> tuple[bool, str]:
         return False, f"{module} cannot be imported: {exc}"
     if missing:
         hint = {"onnxruntime": "pip install onnxruntime",
-                "tensorrt": "pip install 'edgernn[tensorrt]' on a machine with an NVIDIA GPU",
+                "tensorrt": "pip install tensorrt (the 'tensorrt' extra) where there is a GPU",
                 "torch": "pip install torch"}[name]
         return False, f"{module} is not installed ({hint})"
     try:

@@ -18,7 +18,8 @@ from ..errors import BackendUnavailableError, BundleError
 from .base import Backend, ModelSpec
 from .kernel import cache_dir
 
-INSTALL = "pip install 'edgernn[tensorrt]' cuda-python on a machine with an NVIDIA GPU"
+INSTALL = ("pip install tensorrt cuda-python (the 'tensorrt' extra) on a machine with an NVIDIA "
+           "GPU")
 
 
 def _cuda():

@@ -69,3 +69,18 @@ def test_state_get_and_set_per_stream(model):
     pool.set_state(b, pool.state(a))
     ys = pool.step({a: x, b: x})
     np.testing.assert_array_equal(ys[a], ys[b])
+
+
+def test_step_arrays_matches_step(model):
+    pool = StreamPool(model, capacity=4)
+    ids = [pool.open() for _ in range(3)]
+    xs = np.random.default_rng(2).normal(size=(3, 4)).astype(np.float32)
+    ys = pool.step_arrays(ids[::-1], xs[::-1])
+    for i in ids:
+        pool.reset(i)
+    by_dict = pool.step({i: x for i, x in zip(ids, xs)})
+    np.testing.assert_array_equal(ys[::-1], np.stack([by_dict[i] for i in ids]))
+    with pytest.raises(InputError, match="shape"):
+        pool.step_arrays(ids, xs[:2])
+    with pytest.raises(InputError, match="twice"):
+        pool.step_arrays([ids[0], ids[0]], xs[:2])
