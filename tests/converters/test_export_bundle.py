@@ -107,3 +107,14 @@ def test_bidirectional_exports_the_sequence_graph_only(make_bundle):
     assert "step" not in record and record["sequence"] == "onnx/fp32-sequence.onnx"
     with pytest.raises(NotStreamableError, match="bidirectional"):
         export_bundle(path, "triton", "fp32")
+
+
+def test_jetson_nano_gets_opset_13_and_an_fp16_plan(make_bundle):
+    path = make_bundle(cell="gru", num_layers=2)
+    report = export_bundle(path, "tensorrt", "fp32", target="jetson-nano", steps=20)
+    manifest = read_bundle(path).manifest
+    assert manifest["exports"]["onnx"]["fp32"]["opset"] == 13
+    assert manifest["exports"]["onnx"]["fp32"]["ir_version"] == 7
+    record = manifest["exports"]["tensorrt"]["fp32"]["jetson-nano"]
+    assert record["trt_compat"]["ok"] and record["trt_compat"]["tensorrt"] == "8.2"
+    assert [r["status"] for r in report["rows"] if r["format"] == "tensorrt"] == ["planned"]
