@@ -88,21 +88,18 @@ def command(dataset, data, csv_file, target, features, window, horizon, differen
     if csv_file and not target:
         raise click.UsageError("--csv needs --target COLUMN")
 
-    import torch
+    from edgernn.train import TrainConfig, checkpoint_path, torch_threads, train_bundle
 
-    from edgernn.train import TrainConfig, checkpoint_path, train_bundle
-
-    if threads:
-        torch.set_num_threads(threads)
     config = TrainConfig(**train, resume=resume)
     loaded = _load(dataset, data, csv_file, target, features, window, horizon, difference,
                    config.seed)
     try:
-        summary = train_bundle(
-            loaded, out, config, cell=cell, layers=layers, hidden=hidden, dropout=dropout,
-            bidirectional=bidirectional, nonlinearity=nonlinearity, embedding_dim=embedding_dim,
-            force=force, progress=not as_json,
-        )
+        with torch_threads(threads):
+            summary = train_bundle(
+                loaded, out, config, cell=cell, layers=layers, hidden=hidden, dropout=dropout,
+                bidirectional=bidirectional, nonlinearity=nonlinearity,
+                embedding_dim=embedding_dim, force=force, progress=not as_json,
+            )
     except KeyboardInterrupt:
         console.info(f"the last finished epoch is kept in {checkpoint_path(out)}; "
                      "continue with the same command and --resume")

@@ -3,12 +3,11 @@
 import json
 
 import pytest
-import torch
 from click.testing import CliRunner
 
 from edgernn.cli import main
 from edgernn.data import load_dataset
-from edgernn.train import TrainConfig, train_bundle
+from edgernn.train import TrainConfig, torch_threads, train_bundle
 
 
 @pytest.fixture(scope="module")
@@ -20,12 +19,9 @@ def bundle(tmp_path_factory):
 
 
 @pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models train fastest on one thread (and do not stall when the cores are busy)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+def one_thread():  # tiny models train fastest on one thread, and do not stall on busy cores
+    with torch_threads(1):
+        yield
 
 
 def run(*args):

@@ -5,24 +5,20 @@ import json
 
 import numpy as np
 import pytest
-import torch
 from click.testing import CliRunner
 
 from edgernn.cli import main
 from edgernn.cli.train import DEFAULTS
 from edgernn.runtime.bundle import read_bundle
-from edgernn.train import TrainConfig, checkpoint_path
+from edgernn.train import TrainConfig, checkpoint_path, torch_threads
 
 TINY = ["--layers", "1", "--hidden", "8", "--epochs", "2"]
 
 
 @pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models train fastest on one thread (and do not stall when the cores are busy)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+def one_thread():  # tiny models train fastest on one thread, and do not stall on busy cores
+    with torch_threads(1):
+        yield
 
 
 def run(*args):

@@ -1,9 +1,9 @@
 import dataclasses
 
 import pytest
-import torch
 
 from edgernn.data import Split, load_dataset
+from edgernn.train import torch_threads
 
 
 def head(split: Split, n: int) -> Split:
@@ -11,12 +11,9 @@ def head(split: Split, n: int) -> Split:
 
 
 @pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models train fastest on one thread (and do not stall when the cores are busy)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+def one_thread():  # tiny models train fastest on one thread, and do not stall on busy cores
+    with torch_threads(1):
+        yield
 
 
 @pytest.fixture(scope="session")
