@@ -61,6 +61,13 @@ def ratio_to(rows: list[dict], row: dict, name: str) -> float | None:
     return None
 
 
+def fastest_backend(rows: list[dict], api: str) -> str | None:
+    """The edgernn backend whose fp32 ``api`` call is the fastest per stream-step."""
+    timed = [r for r in rows
+             if r["kind"] == "edgernn" and r["api"] == api and r["variant"] == "fp32"]
+    return min(timed, key=lambda r: r["per_stream_step_us"])["name"] if timed else None
+
+
 def targets_table(title: str, rows: list[list]) -> str:
     """A titled table of ``target_row`` lines."""
     return f"{title}\n\n" + markdown_table(["target", "backend", "measured", "wanted", "met"], rows)

@@ -33,6 +33,7 @@ REWARM = 16  # untimed calls when a row resumes in a later round
 INPUT_CYCLE = 1024  # stream-samples cycled through while timing (values do not change the cost)
 FULLSEQ_CELLS = 1 << 15  # streams x sequence length of the torch full-sequence baseline, at most
 FULLSEQ = "torch full-seq"
+APIS = ("step", "StreamPool.step", "step_batch")
 TORCH_CELLS = {"lstm": "LSTMCell", "gru": "GRUCell", "rnn": "RNNCell"}
 
 
@@ -52,6 +53,7 @@ class Settings:
     seq_len: int = 1000
     repeats: int = 5
     rounds: int = 5
+    apis: tuple[str, ...] | None = None  # calls timed; default: step for 1 stream, else both pools
     baselines: bool = True
     seed: int = 0
 
@@ -59,6 +61,9 @@ class Settings:
         for name in ("steps", "threads", "check_steps", "seq_len", "repeats", "rounds"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        unknown = set(self.apis or ()) - set(APIS)
+        if unknown:
+            raise ConfigError(f"unknown apis {sorted(unknown)}; choose from {', '.join(APIS)}")
         if self.warmup < 0 or self.rate <= 0:
             raise ConfigError(f"warmup must be >= 0 and rate > 0 (got {self.warmup}, {self.rate})")
 
@@ -426,16 +431,19 @@ def ort_run(bundle: Bundle, variant: str, streams: int, s: Settings) -> Timed:
 # --- the whole run ---------------------------------------------------------------------------
 
 def plan(backends: Sequence[str], variants: Sequence[str], streams: int,
-         baselines: bool) -> list[tuple]:
+         s: Settings) -> list[tuple]:
     """The rows of one stream count: (label, ``prepare(bundle, streams=, s=) -> Timed``).
 
-    One stream times ``step``; more time ``StreamPool.step`` and the array call ``step_batch``.
+    By default one stream times ``step``; more time ``StreamPool.step`` and the array call
+    ``step_batch``.
     """
     base = "fp32" if "fp32" in variants or not variants else variants[0]
-    apis = ("step",) if streams == 1 else ("StreamPool.step", "step_batch")
+    apis = s.apis or (APIS[:1] if streams == 1 else APIS[1:])
+    if streams > 1 and "step" in apis:
+        raise ConfigError("the 'step' call takes one stream; time StreamPool.step or step_batch")
     tasks = [(f"{b} {v} {api}", partial(edgernn_row, backend=b, variant=v, api=api))
              for b in backends for v in variants for api in apis]
-    if baselines:
+    if s.baselines:
         tasks.insert(0, (f"{FULLSEQ} {base}", partial(torch_fullseq, variant=base)))
         tasks.append((f"torch cell {base}", partial(torch_cell, variant=base)))
         tasks += [(f"onnxruntime run {v}", partial(ort_run, variant=v)) for v in variants]
@@ -463,7 +471,7 @@ def run(bundle_path, backends: Sequence[str] | None = None, variants: Sequence[s
     report = Report(Path(bundle_path), s)
     usable = _usable_backends(backends, report)
     shares = rounds(s.steps, s.rounds)
-    total = sum(len(plan(usable, variants, n, s.baselines)) + len(shares) for n in streams)
+    total = sum(len(plan(usable, variants, n, s)) + len(shares) for n in streams)
     done = 0
 
     def tick(label: str) -> None:
@@ -475,7 +483,7 @@ def run(bundle_path, backends: Sequence[str] | None = None, variants: Sequence[s
     with pinned_threads(s.threads) as report.threads:
         for n in streams:
             loaded = []
-            for label, prepare in plan(usable, variants, n, s.baselines):
+            for label, prepare in plan(usable, variants, n, s):
                 tick(f"load {label} x{n}")
                 try:
                     loaded.append(prepare(bundle, streams=n, s=s))

@@ -109,6 +109,10 @@ def test_bad_requests_say_what_exists(lstm_bundle):
         bench.run(lstm_bundle, ["numpy"], ["fp32"], [0], QUICK)
     with pytest.raises(ConfigError, match="steps"):
         bench.run(lstm_bundle, ["numpy"], ["fp32"], [1], bench.Settings(steps=0))
+    with pytest.raises(ConfigError, match="StreamPool.step"):
+        bench.run(lstm_bundle, ["numpy"], ["fp32"], [1], bench.Settings(apis=("pool",)))
+    with pytest.raises(ConfigError, match="one stream"):
+        bench.run(lstm_bundle, ["numpy"], ["fp32"], [2], bench.Settings(apis=("step",)))
 
 
 def test_unavailable_backend_is_skipped_or_fails_alone(lstm_bundle, monkeypatch):
