@@ -174,7 +174,10 @@ def verify_step(graph: onnx.ModelProto, model: RecurrentModel, spec: ExportSpec,
         where = f"{steps}-step stream vs sequence graph"
         figures[where] = compare(seq, {**streamed, "y": last}, tol.drift, problems, where)
     drift = max(v["max_abs"] for k, f in figures.items() if k != "one step" for v in f.values())
-    return _report(figures, problems, max_abs=_max({"one step": one}), drift=drift, steps=steps)
+    import onnxruntime
+
+    return _report(figures, problems, max_abs=_max({"one step": one}), drift=drift, steps=steps,
+                   onnxruntime=onnxruntime.__version__)
 
 
 def _checker(graph: onnx.ModelProto) -> list[str]:
