@@ -8,6 +8,7 @@ of every backend x variant x cell. Writes results/runtime_speed.{md,json}.
 
 from __future__ import annotations
 
+import os
 import sys
 import tempfile
 import time
@@ -186,6 +187,7 @@ def main() -> None:
     quick = args.quick
     rounds = 5 if quick else 21
     steps = 200 if quick else args.steps
+    load_before = os.getloadavg()
     tmp = Path(tempfile.mkdtemp(prefix="edgernn-speed-"))
     out = []
     bundles = {h: make_bundle(tmp / f"lstm{h}", h) for h in (128, 256, 512)}
@@ -228,7 +230,9 @@ def main() -> None:
             f"Machine: {device['cpu']} ({device['cores']} cores; {device['cpu_flags']})  \n"
             f"Libraries: {device['libraries']}, numpy {np.__version__}  \n"
             f"Threads: {args.threads}; fused kernel: {kernel_status()[1]}; median of {rounds} "
-            "interleaved rounds\n\n" + "\n".join(out) + "\n")
+            f"interleaved rounds  \nLoad average (1 min) at start / end: {load_before[0]:.1f} / "
+            f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (other work shares the machine: "
+            "compare ratios, not absolute times)\n\n" + "\n".join(out) + "\n")
     (args.out / "runtime_speed.md").write_text(text)
     print(text)
 

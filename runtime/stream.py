@@ -43,6 +43,7 @@ class StreamingModel:
         self._y_std = _vector(pre, "target_std", np.float32) if self._scale_y else None
         self.vocabulary = list(pre.get("vocabulary") or []) or None
         self._ids = {tok: i for i, tok in enumerate(self.vocabulary or [])}
+        self._plain_y = self._y_std is None and self._y_mean is None
         self._shape = backend.input_shape
         plain = self._mean is None and self._inv_std is None and not self.config.token_input
         self._fast_dtype = np.dtype(np.float32) if plain else None
@@ -77,12 +78,19 @@ class StreamingModel:
     # ---- stepping ----
     def step(self, x, state: State | None = None) -> np.ndarray:
         """One sample in, one output vector (O,) out; advances ``state`` (default: the model's)."""
+        fast = type(x) is np.ndarray and x.dtype == self._fast_dtype and x.shape == self._shape
+        if fast and state is None and self._bound is not None:
+            self._enter()  # the common case, kept flat: a bound step on the default state
+            try:
+                y = self._bound[self._state._cur](x)
+                self._state.swap()
+            finally:
+                self._lock.release()
+            return y[0].copy() if self._plain_y else self._output(y[0])
         if state is None:
             state = self._state
-        if type(x) is np.ndarray and x.dtype == self._fast_dtype and x.shape == self._shape:
-            if state is self._state and self._bound is not None:
-                return self._output(self._bound_step(x))
-            xs = x[None]  # the common case: no conversion, no preprocessing
+        if fast:
+            xs = x[None]  # no conversion, no preprocessing
         else:
             xs = self._one(x)
         if state.batch != 1:
@@ -130,16 +138,6 @@ class StreamingModel:
         finally:
             self._lock.release()
         return y
-
-    def _bound_step(self, x: np.ndarray) -> np.ndarray:
-        """``_raw`` for one validated sample on the default state, through a bound step."""
-        self._enter()
-        try:
-            y = self._bound[self._state._cur](x)
-            self._state.swap()
-        finally:
-            self._lock.release()
-        return y[0]
 
     def _output(self, y: np.ndarray) -> np.ndarray:
         """A fresh array of outputs, mapped back to target units for regression."""
