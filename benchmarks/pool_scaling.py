@@ -69,31 +69,39 @@ def _targets(documents: list[dict], streams) -> str:
 
 
 def _plot(documents: list[dict], path: Path) -> None:
-    """µs per stream-step against the number of streams, one line per row."""
+    """µs per stream-step against the number of streams: one panel per variant, a line per
+    backend and call; torch's full-sequence forward dashed."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    series: dict[str, list[tuple[int, float]]] = {}
-    for doc in documents:
-        for r in doc["rows"]:
-            label = " · ".join(filter(None, (r["name"], r["api"], r["variant"])))
-            series.setdefault(label, []).append((r["streams"], r["per_stream_step_us"]))
-    fig, ax = plt.subplots(figsize=(8, 5))
-    for label, points in sorted(series.items()):
-        xs, ys = zip(*points)
-        style = "--" if label.startswith(FULLSEQ) else "-"
-        ax.plot(xs, ys, style, marker="o", label=label)
-    ax.set_xscale("log", base=2)
-    ax.set_yscale("log")
-    ax.set_xlabel("streams stepped per call (batch)")
-    ax.set_ylabel("µs per stream-step (median call / streams)")
-    ax.set_title(f"StreamPool scaling, {documents[0]['bundle']['model']['cell'].upper()} "
-                 f"H={documents[0]['bundle']['model']['hidden_size']}, "
+    variants = ("fp32", "int8")
+    fig, axes = plt.subplots(1, 2, figsize=(13, 5.5), sharey=True)
+    for ax, variant in zip(axes, variants):
+        series: dict[str, list[tuple[int, float]]] = {}
+        for doc in documents:
+            for r in doc["rows"]:
+                if r["variant"] == variant or r["name"] in (FULLSEQ, "torch LSTMCell"):
+                    label = " · ".join(filter(None, (r["name"], r["api"])))
+                    series.setdefault(label, []).append((r["streams"], r["per_stream_step_us"]))
+        for label, points in sorted(series.items()):
+            xs, ys = zip(*points)
+            ax.plot(xs, ys, "--" if label == FULLSEQ else "-", marker="o", label=label,
+                    color="black" if label == FULLSEQ else None)
+        counts = sorted({doc["rows"][0]["streams"] for doc in documents})
+        ax.set_xscale("log")
+        ax.set_xticks(counts, [str(n) for n in counts])
+        ax.minorticks_off()
+        ax.set_yscale("log")
+        ax.set_xlabel("streams stepped per call")
+        ax.set_title(f"{variant} (torch baselines: fp32 weights)", fontsize=10)
+        ax.grid(which="both", alpha=0.3)
+        ax.legend(fontsize=7)
+    axes[0].set_ylabel("µs per stream-step (median call / streams)")
+    model = documents[0]["bundle"]["model"]
+    fig.suptitle(f"StreamPool scaling: {model['cell'].upper()} H={model['hidden_size']}, "
                  f"{documents[0]['settings']['threads']} thread(s)")
-    ax.grid(which="both", alpha=0.3)
-    ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

@@ -63,20 +63,24 @@ def command(bundle, backends, variants, streams, steps, warmup, threads, rate, r
 
     \b
     Each row is loaded and checked, warmed up, then STEPS calls are timed one by one
-    (perf_counter_ns), in ROUNDS interleaved with the other rows of the same stream count:
-      p50/p90/p99/max µs   per call (a call steps every stream)
-      µs/stream-step       median call time / streams; all ratios use it
-      stream-steps/s       throughput over the timed run
+    (perf_counter_ns), in ROUNDS interleaved with the other rows of the same stream count.
+    One stream times model.step(x); more streams time StreamPool.step({id: x}) and the
+    array call model.step_batch(xs, state), each stepping every stream per call.
+      p50/p90/p99/max µs   per call
+      µs/step              median call time / streams (per stream-step); ratios use it
+      stream-steps/s       throughput over the timed run (mean, outliers included)
       RTF                  real-time factor = (1/rate) / mean time per stream-step: how many
                            times faster than real time one stream at RATE samples/s runs
                            (with N streams: how many such streams the pool sustains)
-      × torch full-seq     µs/stream-step over torch's full-sequence forward per stream-step,
-                           same batch, measured in the same run (below 1: streaming is cheaper)
-      contract err         max abs difference vs the torch model with the variant's weights
-    Baselines (same weights, same run): torch full-sequence forward / T, torch *Cell stepping,
-    onnxruntime's plain session.run on the exported step graph. Without torch they are
-    skipped and say so. An unavailable backend is skipped with a warning; if none can run the
-    command fails. Peak RSS is process-wide.
+      × torch full-seq     µs/step over torch's full-sequence forward per stream-step with
+                           the same batch, same run (below 1: streaming is cheaper)
+      contract error       max abs difference vs the torch model with the variant's weights
+
+    Baselines, with the same weights in the same run: torch's full-sequence forward over T
+    steps / T (the fastest of 10 runs, so a preempted run cannot flatter the ratio), torch
+    LSTMCell/GRUCell/RNNCell stepping, and onnxruntime's plain session.run on the exported step
+    graph. Without torch they are skipped and say so. An unavailable backend is skipped with a
+    warning; if no backend can run, the command fails. Peak RSS is process-wide.
 
     \b
     Example:
@@ -174,7 +178,7 @@ def plot_latency(report, path: Path) -> None:
         ax.set_yticks(range(1, len(timed) + 1), [_label(r) for r in timed], fontsize=8)
         for i, d in enumerate(data, start=1):
             p50 = np.median(d)
-            ax.annotate(f"p50 {p50:.3g}", (p50, i + 0.32), fontsize=7, ha="center")
+            ax.annotate(f"p50 {_short(p50)}", (p50, i + 0.32), fontsize=7, ha="center")
         for r in report.rows:
             if r.streams == n and r.samples_ns is None:
                 per_call = r.per_stream_step_us * n
