@@ -279,6 +279,17 @@ def _better(value: float, best: float | None, higher: bool) -> bool:
     return best is None or (value > best if higher else value < best)
 
 
+def _progress_bar(enabled: bool):
+    """The console's progress bar, or a silent one (the library then never loads the CLI)."""
+    if enabled:
+        from edgernn.cli.console import progress
+
+        return progress()
+    from rich.progress import Progress
+
+    return Progress(disable=True)
+
+
 def fit(model: RecurrentModel, dataset: Dataset, config: TrainConfig | None = None,
         after_step: Callable[[RecurrentModel, int], None] | None = None,
         progress: bool = True) -> TrainResult:
@@ -297,9 +308,7 @@ def fit(model: RecurrentModel, dataset: Dataset, config: TrainConfig | None = No
     n_batches = math.ceil(len(dataset.train) / config.batch_size)
     metric = dataset.metric
     stopped = False
-    from edgernn.cli import console
-
-    with console.progress(disable=not progress) as bar:
+    with _progress_bar(progress) as bar:
         task = bar.add_task(f"train {dataset.name}", total=config.epochs * n_batches,
                             completed=state["epoch"] * n_batches, status="")
         for epoch in range(state["epoch"] + 1, config.epochs + 1):
