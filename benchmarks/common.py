@@ -98,7 +98,10 @@ def write_results(out: Path, name: str, documents: list[dict], markdown: str) ->
     header = (f"Command: `{command}`  \nDate: {documents[0]['date']}  \n"
               f"Machine: {device['cpu']} ({device['cores']} cores; {device['cpu_flags']}), "
               f"{device['system']}, GPU: {device['gpu']}  \nLibraries: {device['libraries']}  \n"
-              f"BLAS threads: {documents[0]['threads']['blas']}\n\n")
+              f"BLAS threads: {documents[0]['threads']['blas']}  \n"
+              f"Load average (1 min, {device['cores']} cores) before/after each run: "
+              + ", ".join(f"{d['load_average']['before']}/{d['load_average']['after']}"
+                          for d in documents) + "\n\n")
     (out / f"{name}.md").write_text(header + markdown + "\n")
     document = {"command": command, "runs": documents}
     (out / f"{name}.json").write_text(json.dumps(document, indent=1) + "\n")

@@ -130,6 +130,7 @@ class Report:
     rows: list[Row] = field(default_factory=list)
     skipped: list[dict] = field(default_factory=list)
     threads: dict = field(default_factory=dict)
+    load_average: dict = field(default_factory=dict)  # 1-minute load, before and after
     date: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat("T", "seconds"))
 
     def skip(self, row: str, reason: str) -> None:
@@ -143,6 +144,7 @@ class Report:
                        "model": bundle.config.to_dict()},
             "settings": {k: getattr(s, k) for k in s.__dataclass_fields__},
             "threads": self.threads,
+            "load_average": self.load_average,
             "device": device_info(),
             "rows": [r.to_dict(s.rate) for r in self.rows],
             "skipped": self.skipped,
@@ -225,6 +227,14 @@ def peak_rss_bytes() -> int | None:
         return None
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak if sys.platform == "darwin" else peak * 1024
+
+
+def load_average() -> float | None:
+    """The 1-minute system load (runnable processes): how busy the machine was."""
+    try:
+        return round(os.getloadavg()[0], 2)
+    except (AttributeError, OSError):  # Windows
+        return None
 
 
 def bundle_bytes(bundle: Bundle) -> int:
@@ -483,6 +493,7 @@ def run(bundle_path, backends: Sequence[str] | None = None, variants: Sequence[s
             on_task(done, total, label)
         done += 1
 
+    report.load_average["before"] = load_average()
     with pinned_threads(s.threads) as report.threads:
         for n in streams:
             loaded = []
@@ -498,6 +509,7 @@ def run(bundle_path, backends: Sequence[str] | None = None, variants: Sequence[s
                 for timed in loaded:
                     timed.more(calls)
             report.rows += [timed.row for timed in loaded]
+    report.load_average["after"] = load_average()
     if on_task:
         on_task(total, total, "done")
     if not any(r.kind == "edgernn" for r in report.rows):

@@ -137,7 +137,8 @@ def _print_tables(doc: dict) -> None:
     facts = {**doc["device"], "bundle": f"{doc['bundle']['path']} "
                                         f"({console.human_bytes(doc['bundle']['bytes'])})",
              "peak RSS (process)": console.human_bytes(peak),
-             "BLAS threads": doc["threads"].get("blas")}
+             "BLAS threads": doc["threads"].get("blas"),
+             "load average (1 min)": "{before} before, {after} after".format(**doc["load_average"])}
     console.print_table("machine", ("", "value"), list(facts.items()))
 
 

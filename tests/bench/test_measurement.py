@@ -80,7 +80,8 @@ def test_contract_error_is_small_with_preprocessing(report):
 def test_json_document_has_every_field(report):
     rep, opened = report
     doc = json.loads(json.dumps(rep.to_dict(opened)))
-    keys = {"date", "bundle", "settings", "threads", "device", "rows", "skipped", "notes"}
+    keys = {"date", "bundle", "settings", "threads", "load_average", "device", "rows", "skipped",
+            "notes"}
     assert keys <= set(doc)
     assert doc["bundle"]["bytes"] > 0 and doc["device"]["cores"] >= 1
     row = next(r for r in doc["rows"] if r["kind"] == "edgernn")
