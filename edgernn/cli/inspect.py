@@ -63,9 +63,7 @@ def summarize(bundle) -> dict:
         "preprocessing": _preprocessing(m["preprocessing"]),
         "task": {k: task.get(k) for k in ("dataset", "metric", "higher_is_better")}
         | {"classes": len(task["class_names"]) if task.get("class_names") else None},
-        "provenance": {"created": m.get("created"), "edgernn_version": m.get("edgernn_version"),
-                       **{k: v for k, v in m.get("provenance", {}).items()
-                          if isinstance(v, (str, int, float))}},
+        "provenance": _provenance(m),
         "variants": [_variant(name, v, task.get("metric")) for name, v in m["variants"].items()],
         "exports": [
             {"format": fmt, "variant": variant,
@@ -76,6 +74,15 @@ def summarize(bundle) -> dict:
         ],
         "files": [{"path": rel, "size": info["size"]} for rel, info in sorted(m["files"].items())],
     }
+
+
+def _provenance(m: dict) -> dict:
+    prov = m.get("provenance", {})
+    source = prov.get("dataset") if isinstance(prov.get("dataset"), dict) else {}
+    return {"created": m.get("created"), "edgernn_version": m.get("edgernn_version"),
+            **_scalars(prov),
+            **{f"data {k}": source[k] for k in ("title", "origin", "licence") if k in source},
+            **{f"training {k}": v for k, v in _scalars(prov.get("training")).items()}}
 
 
 def _preprocessing(pre: dict) -> dict:

@@ -32,8 +32,8 @@ def load_sine(seed: int = 0, n: int = 1500, window: int = 32, noise: float = 0.0
         name="sine", task="regression", head="last", train=split[0], val=split[1], test=split[2],
         input_size=1, output_size=1, metric="rmse",
         preprocessing=scaling_record(x_stats, y_stats),
-        source={"dataset": "sine", "kind": "synthetic", "seed": seed, "n": n, "window": window,
-                "noise": noise, "licence": "generated",
+        source={"dataset": "sine", "title": "synthetic sine mixtures", "kind": "synthetic",
+                "seed": seed, "n": n, "window": window, "noise": noise, "licence": "generated",
                 "baseline": {"name": "last observed value", "val_rmse": naive["val"],
                              "test_rmse": naive["test"]}},
     )
