@@ -158,8 +158,8 @@ def _dataset(path: Path, parts: list[tuple], kind: str, all_given: bool) -> Data
             shape = (len(y_), -1) if not per_step else y_.shape[:2] + (-1,)
             ys = apply_standard(y_.reshape(shape), *y_stats)
             ys = zero_padding(ys, len_) if per_step else ys
-        else:
-            ys = y_.astype(np.int64)
+        else:  # padded per-step labels (often -1 or -100) become 0; the loss masks them
+            ys = zero_padding(y_.astype(np.int64), len_) if per_step else y_.astype(np.int64)
         splits.append(Split(Xs, ys, len_))
     if regression:
         output_size = splits[0].y.shape[-1]

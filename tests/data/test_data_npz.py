@@ -38,8 +38,9 @@ def test_per_step_labels_with_lengths_ignore_padding(tmp_path):
     X = rng_X()
     lengths = np.random.default_rng(2).integers(2, 7, 40)
     X[np.arange(6)[None, :] >= lengths[:, None]] = 1e6  # padding must not reach the statistics
-    y = np.zeros((40, 6), np.int64)
+    y = np.where(np.arange(6)[None, :] < lengths[:, None], 1, -100)  # padded labels: -100
     d = load_npz(save(tmp_path, X=X, y=y, lengths=lengths))
+    assert d.output_size == 2 and d.train.y.min() == 0
     assert d.head == "every" and d.train.lengths is not None
     assert abs(d.preprocessing["input_mean"][0] - 5.0) < 1.0
     assert float(np.abs(d.train.X).max()) < 100  # padding zeroed after scaling

@@ -126,3 +126,17 @@ def test_config_is_validated(field, value, message):
 def test_bidirectional_language_model_is_refused(tiny_chars):
     with pytest.raises(ConfigError, match="bidirectional language model"):
         build_model(tiny_chars, bidirectional=True)
+
+
+def test_per_step_labels_with_lengths_mask_the_padding(tmp_path):
+    from edgernn.data import load_npz
+
+    rng = np.random.default_rng(1)
+    lengths = rng.integers(3, 13, 300)
+    X = rng.normal(size=(300, 12, 1)).astype(np.float32)
+    valid = np.arange(12)[None, :] < lengths[:, None]
+    y = np.where(valid, (X[..., 0] > 0).astype(np.int64), -100)
+    np.savez(tmp_path / "steps.npz", X=X, y=y, lengths=lengths)
+    data = load_npz(tmp_path / "steps.npz")
+    result = fit(small(data), data, TrainConfig(epochs=6, lr=1e-2), progress=False)
+    assert data.head == "every" and evaluate(result.model, data.test, data)["accuracy"] > 0.9
