@@ -30,8 +30,10 @@ COLUMNS = ["variant", "size", "x fp32", "nonzero", "{metric}", "delta", "time s"
 @click.option("--pattern", metavar="N:M",
               help="Keep N of every M consecutive weights, e.g. 2:4 (adds 'sparse2of4').")
 @click.option("--max-drop", type=float, metavar="X",
-              help="Accuracy budget for int8 (absolute drop of the held-out metric): the most "
-                   "sensitive matrices fall back to fp32 until it is met.")
+              help="Budget for int8: the largest drop of the held-out metric, in its own units "
+                   "(0.005 = half a point of accuracy). The most sensitive matrices fall back "
+                   "to fp32 until val and test both meet it; if no mix does, the best is kept, "
+                   "labelled, and the command exits 1.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Fine-tuning seed.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document instead of a table.")
 def command(bundle, int8, per_tensor, fp16, sparsity, schedule, finetune_epochs, structured,

@@ -63,7 +63,7 @@ class Compressor:
     """Produces and writes variants one by one; each write is atomic and verified."""
 
     def __init__(self, bundle: Bundle, options: Options, progress: bool, seed: int, dataset=None):
-        self.bundle, self.options, self.progress, self.seed = bundle, options, progress, seed
+        self.bundle, self.options, self.progress = bundle, options, progress
         self.held = HeldOut.for_bundle(bundle) if dataset is None else HeldOut(dataset)
         train_config = (bundle.manifest.get("provenance") or {}).get("train_config")
         self.ft = finetune_config(train_config, options.finetune_epochs, seed)
@@ -85,7 +85,7 @@ class Compressor:
         }
 
     def write(self, name: str, config, entries: dict, started: float, metrics: dict | None = None,
-              **extra) -> dict:
+              **extra) -> None:
         metrics = metrics or self.held.score(config, entries)
         seconds = time.perf_counter() - started
         if config != self.bundle.config:
@@ -93,9 +93,7 @@ class Compressor:
         self.bundle, record = write_variant(
             self.bundle, name, entries, metrics, delta=self.held.delta(metrics, self.base),
             time_s=round(seconds, 3), **extra)
-        report = self._report(name, record, seconds)
-        self.reports.append(report)
-        return report
+        self.reports.append(self._report(name, record, seconds))
 
     def quantized(self) -> None:
         o = self.options

@@ -29,12 +29,19 @@ def units_to_keep(hidden_size: int, fraction: float) -> int:
             f"structured pruning of {fraction:.0%} leaves no hidden units of {hidden_size}; "
             "use a smaller fraction"
         )
+    if keep >= hidden_size:
+        raise ConfigError(f"structured pruning of {fraction:.0%} removes none of {hidden_size} "
+                          "hidden units; use a larger fraction")
     return keep
 
 
 @torch.no_grad()
 def layer_outputs(model: RecurrentModel, x: torch.Tensor, lengths=None) -> list[torch.Tensor]:
-    """Each recurrent layer's outputs (B, T, H * directions), valid steps only (others zero)."""
+    """Each recurrent layer's outputs (B, T, H * directions), zero past each sequence's length.
+
+    Sequences are not packed, so a reverse direction also reads the padding: good enough for
+    importance scores, which is all this serves.
+    """
     c = model.config
     inp = model.embedding(x.long()) if model.embedding is not None else x.float()
     params = dict(model.rnn.named_parameters())

@@ -5,10 +5,10 @@ import shutil
 
 import pytest
 from click.testing import CliRunner
-from edgernn.runtime.bundle import read_bundle
 
 from edgernn.cli import main
 from edgernn.compress import quantize
+from edgernn.runtime.bundle import read_bundle
 
 
 @pytest.fixture(scope="module")

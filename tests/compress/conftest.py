@@ -1,11 +1,11 @@
 """Small bundles for compression tests: one trained LSTM on digits, untrained ones per cell."""
 
 import pytest
-from edgernn.runtime.config import ModelConfig
 
 from edgernn.bundle_io import save_model_bundle
 from edgernn.data import load_dataset
 from edgernn.models import RecurrentModel
+from edgernn.runtime.config import ModelConfig
 from edgernn.train import TrainConfig, train_bundle
 
 

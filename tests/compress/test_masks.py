@@ -2,8 +2,6 @@
 
 import pytest
 import torch
-from edgernn.runtime.config import ModelConfig
-from edgernn.runtime.errors import ConfigError
 
 from edgernn.compress.masks import (
     apply_masks,
@@ -15,6 +13,8 @@ from edgernn.compress.masks import (
     prunable_names,
 )
 from edgernn.models import RecurrentModel
+from edgernn.runtime.config import ModelConfig
+from edgernn.runtime.errors import ConfigError
 
 
 def test_magnitude_mask_prunes_each_gate_block_to_the_target():

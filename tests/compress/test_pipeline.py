@@ -3,13 +3,13 @@
 import numpy as np
 import pytest
 import torch
-from edgernn.runtime import weights as W
-from edgernn.runtime.bundle import read_bundle
-from edgernn.runtime.errors import BundleError, ConfigError
 
 from edgernn.bundle_io import load_model
 from edgernn.compress import compress_bundle
 from edgernn.compress.evaluation import HeldOut
+from edgernn.runtime import weights as W
+from edgernn.runtime.bundle import read_bundle
+from edgernn.runtime.errors import BundleError, ConfigError
 
 RECORD_FIELDS = {"files", "precision", "size_bytes", "nonzero_params", "metrics", "delta", "time_s"}
 

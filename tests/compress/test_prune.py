@@ -2,10 +2,10 @@
 
 import pytest
 import torch
-from edgernn.runtime.config import ModelConfig
 
 from edgernn.compress.prune import CubicSchedule, unstructured_keeper
 from edgernn.models import RecurrentModel
+from edgernn.runtime.config import ModelConfig
 
 
 def test_cubic_schedule_ramps_fast_then_slow_and_ends_at_the_target():

@@ -2,10 +2,10 @@
 
 import numpy as np
 import pytest
-from edgernn.runtime import weights as W
-from edgernn.runtime.bundle import safetensors_bytes
 
 from edgernn.compress.quantize import encode_tensors, fallback_search, matrix_names
+from edgernn.runtime import weights as W
+from edgernn.runtime.bundle import safetensors_bytes
 
 
 def outlier_matrix(rows=256, cols=64, seed=0):

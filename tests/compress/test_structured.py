@@ -3,11 +3,11 @@
 import numpy as np
 import pytest
 import torch
-from edgernn.runtime.config import ModelConfig
-from edgernn.runtime.errors import ConfigError
 
 from edgernn.compress.structured import layer_outputs, prune_units, shrink, units_to_keep
 from edgernn.models import RecurrentModel
+from edgernn.runtime.config import ModelConfig
+from edgernn.runtime.errors import ConfigError
 
 
 def silence(model, dropped):
@@ -55,7 +55,8 @@ def test_the_least_important_units_go():
     torch.testing.assert_close(small(x), model(x), atol=1e-5, rtol=1e-5)
 
 
-@pytest.mark.parametrize("fraction", [0.0, 1.0, 0.95, -0.5])
+@pytest.mark.parametrize("fraction", [0.0, 1.0, 0.95, -0.5, 0.05])
 def test_fractions_that_leave_no_units_or_remove_none_are_refused(fraction):
     with pytest.raises(ConfigError):
         units_to_keep(8, fraction)
+    assert units_to_keep(8, 0.5) == 4
