@@ -46,26 +46,12 @@ typedef struct {
 typedef void (*tile_fn)(const mat_t *m, int j, const void *X, int ldx, const float *us,
                         float *Y, int ldy);
 
-/* Weights are stored in groups of GROUP column blocks, interleaved along k (see kernel.py), so a
- * tile over the blocks of one group reads one sequential stream. */
-#define GROUP 8
-static inline int group_blocks(const mat_t *m, int j) {
-    int nb = m->Npad / 16, g0 = j / GROUP * GROUP;
-    return nb - g0 < GROUP ? nb - g0 : GROUP;
-}
-/* element offset of block j's first vector: full groups before it, then its place in its group */
-static inline size_t group_offset(const mat_t *m, int j, size_t block_size, int vec) {
-    (void)m;
-    return (size_t)(j / GROUP) * GROUP * block_size + (size_t)(j % GROUP) * vec;
-}
-
 /* ---- fp32 weights ---- */
 #define F32_TILE(JB, SB)                                                                      \
 static void f32_tile_##JB##_##SB(const mat_t *m, int j0, const void *Xv, int ldx,            \
                                  const float *us, float *Y, int ldy) {                       \
-    const int K = m->K, gb = group_blocks(m, j0);                                             \
-    const float *W = (const float *)m->w + group_offset(m, j0, K * 16, 16);                   \
-    const float *X = (const float *)Xv;                                                       \
+    const int K = m->K;                                                                       \
+    const float *W = (const float *)m->w + (size_t)j0 * K * 16, *X = (const float *)Xv;       \
     __m512 acc[JB][SB];                                                                       \
     (void)us;                                                                                 \
     for (int j = 0; j < JB; j++) {                                                            \
@@ -74,7 +60,7 @@ static void f32_tile_##JB##_##SB(const mat_t *m, int j0, const void *Xv, int ldx
     }                                                                                         \
     for (int k = 0; k < K; k++) {                                                             \
         __m512 w[JB];                                                                         \
-        for (int j = 0; j < JB; j++) w[j] = _mm512_loadu_ps(W + ((size_t)k * gb + j) * 16);   \
+        for (int j = 0; j < JB; j++) w[j] = _mm512_loadu_ps(W + ((size_t)j * K + k) * 16);    \
         for (int s = 0; s < SB; s++) {                                                        \
             __m512 xv = _mm512_set1_ps(X[(size_t)s * ldx + k]);                               \
             for (int j = 0; j < JB; j++) acc[j][s] = _mm512_fmadd_ps(w[j], xv, acc[j][s]);    \
@@ -93,8 +79,8 @@ F32_TILE(1, 1)
 #define S8_TILE(JB, SB)                                                                       \
 static void s8_tile_##JB##_##SB(const mat_t *m, int j0, const void *Xv, int ldu,             \
                                 const float *us, float *Y, int ldy) {                        \
-    const int KG = m->Kpad / 4, gb = group_blocks(m, j0);                                     \
-    const int8_t *W = (const int8_t *)m->w + group_offset(m, j0, KG * 64, 64);                \
+    const int KG = m->Kpad / 4;                                                               \
+    const int8_t *W = (const int8_t *)m->w + (size_t)j0 * KG * 64;                            \
     const uint8_t *U = (const uint8_t *)Xv;                                                   \
     __m512i acc[JB][SB];                                                                      \
     for (int j = 0; j < JB; j++)                                                              \
@@ -102,7 +88,7 @@ static void s8_tile_##JB##_##SB(const mat_t *m, int j0, const void *Xv, int ldu,
     for (int g = 0; g < KG; g++) {                                                            \
         __m512i w[JB];                                                                        \
         for (int j = 0; j < JB; j++)                                                          \
-            w[j] = _mm512_loadu_si512((const void *)(W + ((size_t)g * gb + j) * 64));         \
+            w[j] = _mm512_loadu_si512((const void *)(W + ((size_t)j * KG + g) * 64));         \
         for (int s = 0; s < SB; s++) {                                                        \
             int32_t four;                                                                     \
             memcpy(&four, U + (size_t)s * ldu + 4 * g, 4);                                    \

@@ -25,7 +25,6 @@ from ..errors import BackendUnavailableError, InputError
 SOURCE = Path(__file__).with_name("fused_step.c")
 MAXL = 8
 CHUNK = 32  # streams per pass in fused_step.c: scratch is sized for this many rows
-GROUP = 8  # column blocks of 16 interleaved together in packed weights (GROUP in fused_step.c)
 CELL_CODES = {("rnn", "tanh"): 0, ("rnn", "relu"): 1, ("lstm", "tanh"): 2, ("gru", "tanh"): 3}
 
 
@@ -118,13 +117,6 @@ def kernel_status() -> tuple[bool, str]:
     return lib is not None, why
 
 
-def _grouped(blocks: np.ndarray) -> np.ndarray:
-    """(blocks, k, ...) -> groups of GROUP blocks interleaved along k: (k, blocks in group, ...)
-    per group, concatenated; the layout the tiles of fused_step.c read."""
-    groups = [np.swapaxes(blocks[g:g + GROUP], 0, 1) for g in range(0, len(blocks), GROUP)]
-    return np.ascontiguousarray(np.concatenate([g.ravel() for g in groups]))
-
-
 def _pad(n: int, m: int) -> int:
     return -(-n // m) * m
 
@@ -175,7 +167,8 @@ class FusedStep:
             npad, kpad = _pad(n, 16), _pad(k, 4)
             qp = np.zeros((npad, kpad), np.int8)
             qp[:n, :k] = q
-            packed = _grouped(qp.reshape(npad // 16, 16, kpad // 4, 4).transpose(0, 2, 1, 3))
+            packed = np.ascontiguousarray(
+                qp.reshape(npad // 16, 16, kpad // 4, 4).transpose(0, 2, 1, 3))
             rowsum = (128 * qp.astype(np.int32).sum(1)).astype(np.int32)
             sp = np.ones(npad, np.float32)
             sp[:n] = scale
@@ -188,7 +181,7 @@ class FusedStep:
             npad = _pad(n, 16)
             wp = np.zeros((npad, k), np.float32)
             wp[:n] = w
-            packed = _grouped(wp.reshape(npad // 16, 16, k).transpose(0, 2, 1))
+            packed = np.ascontiguousarray(wp.reshape(npad // 16, 16, k).transpose(0, 2, 1))
             mat = Mat(w=self._ptr(packed), K=k, Kpad=_pad(k, 4), Npad=npad, int8=0)
         bp = np.zeros(mat.Npad, np.float32)
         bp[:n] = bias
