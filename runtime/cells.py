@@ -128,14 +128,20 @@ def _run(op, step, X, W, R, sequence_lens, states, *, hidden_size, direction, la
     return (Y, *outs)
 
 
+def _refuse(op: str, unknown: dict) -> None:
+    if unknown:
+        raise ConfigError(f"{op}: attributes {sorted(unknown)} are not supported")
+
+
 def _bias(B, W):
     return np.zeros((W.shape[0], 2 * W.shape[1]), W.dtype) if B is None else B
 
 
 def lstm(X, W, R, B=None, sequence_lens=None, initial_h=None, initial_c=None, P=None, *,
          hidden_size=None, direction="forward", layout=0, clip=None, activations=None,
-         activation_alpha=None, activation_beta=None, input_forget=0):
+         activation_alpha=None, activation_beta=None, input_forget=0, **unknown):
     """The ONNX LSTM operator: returns (Y, Y_h, Y_c)."""
+    _refuse("LSTM", unknown)
     if input_forget:
         raise ConfigError("LSTM: input_forget=1 is not supported")
     B = _bias(B, W)
@@ -152,8 +158,9 @@ def lstm(X, W, R, B=None, sequence_lens=None, initial_h=None, initial_c=None, P=
 
 def gru(X, W, R, B=None, sequence_lens=None, initial_h=None, *, hidden_size=None,
         direction="forward", layout=0, clip=None, linear_before_reset=0, activations=None,
-        activation_alpha=None, activation_beta=None):
+        activation_alpha=None, activation_beta=None, **unknown):
     """The ONNX GRU operator: returns (Y, Y_h)."""
+    _refuse("GRU", unknown)
     B = _bias(B, W)
 
     def step(d, x, carry, acts):
@@ -166,8 +173,9 @@ def gru(X, W, R, B=None, sequence_lens=None, initial_h=None, *, hidden_size=None
 
 def rnn(X, W, R, B=None, sequence_lens=None, initial_h=None, *, hidden_size=None,
         direction="forward", layout=0, clip=None, activations=None, activation_alpha=None,
-        activation_beta=None):
+        activation_beta=None, **unknown):
     """The ONNX RNN operator: returns (Y, Y_h)."""
+    _refuse("RNN", unknown)
     B = _bias(B, W)
 
     def step(d, x, carry, acts):

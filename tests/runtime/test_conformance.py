@@ -98,6 +98,7 @@ def test_sequence_lens_and_clip():
     ({"input_forget": 1}, "input_forget"),
     ({"layout": 2}, "layout"),
     ({"direction": "sideways"}, "direction"),
+    ({"peephole_mode": 1}, "peephole_mode"),
 ])
 def test_unsupported_attributes_raise(kwargs, match):
     X = np.zeros((2, 1, 3), np.float32)
