@@ -18,7 +18,7 @@ from edgernn.compress.structured import prune_units, units_to_keep
 from edgernn.compress.variants import write_variant
 from edgernn.models import RecurrentModel
 from edgernn.runtime.bundle import Bundle, read_bundle
-from edgernn.runtime.errors import ConfigError
+from edgernn.runtime.errors import BundleError, ConfigError
 
 
 @dataclass
@@ -194,6 +194,9 @@ def compress_bundle(
     """
     options = Options(int8, per_tensor, fp16, sparsity, schedule, finetune_epochs, structured,
                       pattern, max_drop)
+    if Path(path).is_file():
+        raise BundleError(f"{path} is a file; compress adds variants to a bundle directory "
+                          "(unzip it first, pack it again afterwards)")
     bundle = read_bundle(path)
     options.validate(bundle.config.hidden_size)
     job = Compressor(bundle, options, progress, seed, dataset)

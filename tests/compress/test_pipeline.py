@@ -114,6 +114,14 @@ def test_a_bundle_failing_its_checksums_is_refused(bundle):
     assert "int8" not in read_bundle(bundle, verify=False).variants
 
 
+def test_a_zipped_bundle_is_refused_rather_than_updated_in_a_temporary_copy(bundle):
+    from edgernn.runtime.bundle import pack_bundle
+
+    zipped = pack_bundle(bundle, bundle.parent / "bundle.zip")
+    with pytest.raises(BundleError, match="unzip"):
+        compress_bundle(zipped)
+
+
 def test_a_bundle_without_its_dataset_is_refused(untrained, digits):
     path = untrained("gru")
     manifest = read_bundle(path).manifest
@@ -124,3 +132,14 @@ def test_a_bundle_without_its_dataset_is_refused(untrained, digits):
         compress_bundle(path)
     assert compress_bundle(path, dataset=digits)[1]["variant"] == "int8"
     assert manifest["variants"]["fp32"]
+
+
+def test_an_interrupted_run_keeps_finished_variants_and_nothing_half_written(bundle, monkeypatch):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("edgernn.compress.pipeline.finetune", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        compress_bundle(bundle, int8=True, sparsity=0.5)
+    assert set(read_bundle(bundle).variants) == {"fp32", "int8"}  # verified: checksums hold
+    assert [p.name for p in bundle.parent.iterdir()] == ["bundle"]
