@@ -121,9 +121,7 @@ def _print_tables(doc: dict) -> None:
     latency, other = [], []
     for r in doc["rows"]:
         lat = r["latency_us"] or {}
-        api = r.get("api")
-        key = [r["name"] if api in (None, "step") else f"{r['name']} {api}", r["variant"],
-               r["streams"]]
+        key = [row_label(r["name"], r["api"]), r["variant"], r["streams"]]
         latency.append([*key, *(_short(lat.get(k)) for k in ("p50", "p90", "p99", "max")),
                         _short(r["per_stream_step_us"]), _short(r["vs_torch_fullseq"])])
         engine = (r["engine"] or "").removeprefix(f"{r['name']} (").removesuffix(")")
@@ -152,9 +150,9 @@ def _short(value: float | None) -> str | None:
     return f"{value:.0f}" if abs(value) >= 100 else f"{value:.3g}"
 
 
-def _label(row) -> str:
-    api = "" if row.api in (None, "step") else f" {row.api}"
-    return f"{row.name}{api} · {row.variant}"
+def row_label(name: str, api: str | None) -> str:
+    """The backend or baseline, with the call timed when it is not a plain ``step``."""
+    return name if api in (None, "step") else f"{name} {api}"
 
 
 def plot_latency(report, path: Path) -> None:
@@ -171,12 +169,16 @@ def plot_latency(report, path: Path) -> None:
     import numpy as np
 
     counts = sorted({r.streams for r in report.rows})
-    fig, axes = plt.subplots(len(counts), 1, figsize=(10, 3.2 * len(counts) + 0.6), squeeze=False)
-    for ax, n in zip(axes[:, 0], counts):
-        timed = [r for r in report.rows if r.streams == n and r.samples_ns is not None]
+    panels = [[r for r in report.rows if r.streams == n and r.samples_ns is not None][::-1]
+              for n in counts]  # reversed: the first row is drawn at the top
+    fig, axes = plt.subplots(len(counts), 1, squeeze=False, figsize=(
+        10, sum(0.32 * len(timed) + 1.3 for timed in panels) + 0.5),
+        height_ratios=[len(timed) + 3 for timed in panels])
+    for ax, n, timed in zip(axes[:, 0], counts, panels):
         data = [r.samples_ns / 1e3 for r in timed]
         ax.boxplot(data, orientation="horizontal", whis=(1, 99), showfliers=False, widths=0.6)
-        ax.set_yticks(range(1, len(timed) + 1), [_label(r) for r in timed], fontsize=8)
+        ax.set_yticks(range(1, len(timed) + 1),
+                      [f"{row_label(r.name, r.api)} · {r.variant}" for r in timed], fontsize=8)
         for i, d in enumerate(data, start=1):
             p50 = np.median(d)
             ax.annotate(f"p50 {_short(p50)}", (p50, i + 0.32), fontsize=7, ha="center")
@@ -194,7 +196,7 @@ def plot_latency(report, path: Path) -> None:
         ax.set_title(f"{n} stream{'s' if n > 1 else ''}", fontsize=10, loc="left")
         ax.grid(axis="x", which="both", alpha=0.3)
         if ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize=7, loc="lower right")
+            ax.legend(fontsize=7, loc="lower right", bbox_to_anchor=(1, 1), frameon=False)
     s = report.settings
     fig.suptitle(f"step latency: {report.bundle.name}, {s.steps} calls per row, "
                  f"{s.threads} thread(s)", fontsize=11)
