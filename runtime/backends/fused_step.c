@@ -298,3 +298,40 @@ int edgernn_step(const model_t *md, const io_t *io, int check_finite) {
     }
     return 0;
 }
+
+#ifdef EDGERNN_PYMODULE
+/* With Python's headers the same library is also a module whose step1(model, io, x, check)
+ * copies one sample from x's buffer and steps: no ctypes argument conversion, no numpy copy. */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+static PyObject *py_step1(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    (void)self;
+    if (nargs != 4) {
+        PyErr_SetString(PyExc_TypeError, "step1(model, io, x, check_finite)");
+        return NULL;
+    }
+    const model_t *md = PyLong_AsVoidPtr(args[0]);
+    const io_t *io = PyLong_AsVoidPtr(args[1]);
+    if (PyErr_Occurred()) return NULL;
+    Py_buffer view;
+    if (PyObject_GetBuffer(args[2], &view, PyBUF_C_CONTIGUOUS) < 0) return NULL;
+    Py_ssize_t want = md->token ? (Py_ssize_t)sizeof(int64_t) : (Py_ssize_t)sizeof(float) * md->input;
+    if (view.len != want) {
+        PyBuffer_Release(&view);
+        PyErr_Format(PyExc_BufferError, "one sample is %zd bytes, got %zd", want, view.len);
+        return NULL;
+    }
+    memcpy((void *)io->x, view.buf, (size_t)want);
+    PyBuffer_Release(&view);
+    return PyBool_FromLong(edgernn_step(md, io, PyObject_IsTrue(args[3])));
+}
+
+static PyMethodDef methods[] = {
+    {"step1", (PyCFunction)(void (*)(void))py_step1, METH_FASTCALL, "one sample, one step"},
+    {NULL, NULL, 0, NULL},
+};
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_fused_step", NULL, -1, methods,
+                                    NULL, NULL, NULL, NULL};
+PyMODINIT_FUNC PyInit__fused_step(void) { return PyModule_Create(&module); }
+#endif

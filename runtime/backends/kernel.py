@@ -12,9 +12,11 @@ from __future__ import annotations
 import ctypes
 import functools
 import hashlib
+import importlib.util
 import os
 import shutil
 import subprocess
+import sysconfig
 from pathlib import Path
 
 import numpy as np
@@ -63,22 +65,22 @@ def _cpu_flags() -> set[str]:
 
 
 @functools.lru_cache(maxsize=1)
-def _build() -> tuple[ctypes.CDLL | None, str]:
-    """The loaded library and "built", or None and why not (tried once per process)."""
+def _build() -> tuple[ctypes.CDLL | None, object, str]:
+    """(library, its module's step1 or None, "built") or (None, None, why not); tried once."""
     try:
-        return _load(), "built"
-    except (BackendUnavailableError, OSError) as exc:
-        return None, str(exc)
+        return (*_load(), "built")
+    except (BackendUnavailableError, OSError, ImportError) as exc:
+        return None, None, str(exc)
 
 
 def _library() -> ctypes.CDLL:
-    lib, why = _build()
+    lib, _, why = _build()
     if lib is None:
         raise BackendUnavailableError(f"the fused kernel is unavailable: {why}")
     return lib
 
 
-def _load() -> ctypes.CDLL:
+def _load() -> tuple[ctypes.CDLL, object]:
     flags = _cpu_flags()
     if not {"avx512f", "avx512_vnni"} <= flags:
         raise BackendUnavailableError("the CPU lacks AVX-512 VNNI")
@@ -88,6 +90,9 @@ def _load() -> ctypes.CDLL:
     if not compiler:
         raise BackendUnavailableError("no C compiler found (install gcc or set CC)")
     cmd = [compiler, "-O3", "-march=native", "-fno-math-errno", "-shared", "-fPIC"]
+    include = Path(sysconfig.get_paths()["include"])
+    if (include / "Python.h").is_file():  # also build the module entry point (see fused_step.c)
+        cmd += ["-DEDGERNN_PYMODULE", f"-I{include}"]
     key = hashlib.sha256(SOURCE.read_bytes() + " ".join(cmd).encode()
                          + " ".join(sorted(flags)).encode()).hexdigest()[:16]
     lib = cache_dir() / "kernels" / f"fused_step-{key}.so"
@@ -98,7 +103,13 @@ def _load() -> ctypes.CDLL:
             raise BackendUnavailableError(f"cannot build {lib} with {compiler}: {exc}") from exc
     cdll = ctypes.CDLL(str(lib))
     cdll.edgernn_step.restype = ctypes.c_int
-    return cdll
+    step1 = None
+    if "-DEDGERNN_PYMODULE" in cmd:
+        spec = importlib.util.spec_from_file_location("_fused_step", lib)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        step1 = module.step1
+    return cdll, step1
 
 
 def _compile(cmd: list[str], lib: Path) -> None:
@@ -113,7 +124,7 @@ def _compile(cmd: list[str], lib: Path) -> None:
 
 def kernel_status() -> tuple[bool, str]:
     """(usable, reason): whether the fused kernel builds and loads on this machine."""
-    lib, why = _build()
+    lib, _, why = _build()
     return lib is not None, why
 
 
@@ -229,17 +240,28 @@ class FusedStep:
         return len(held) == 2 or (held[2] is state_in["c"] and held[3] is state_out["c"])
 
     def bind(self, state_in, state_out, check_finite: bool, nan_message):
-        """A one-sample step on these (validated, batch-1) buffers: copy x in, one call."""
-        io, _, xbuf, ybuf = self._call(1, state_in, state_out)[:4]
+        """A one-sample step on these (validated, batch-1) buffers: one call into C."""
+        io_ref, _, xbuf, ybuf, io = self._call(1, state_in, state_out)[:5]
         x0, step, model = xbuf[0], self._step, self._model_ref
+        step1 = _build()[1]
+        model_at, io_at = ctypes.addressof(self._model), ctypes.addressof(io)
 
-        def bound(x):
+        def through_ctypes(x):
             np.copyto(x0, x)
-            if step(model, io, check_finite):
+            if step(model, io_ref, check_finite):
                 raise InputError(nan_message())
             return ybuf
 
-        return bound
+        def bound(x):
+            try:
+                bad = step1(model_at, io_at, x, check_finite)
+            except (BufferError, ValueError):  # x is not contiguous
+                return through_ctypes(x)
+            if bad:
+                raise InputError(nan_message())
+            return ybuf
+
+        return bound if step1 is not None else through_ctypes
 
     def step(self, x, state_in, state_out, check_finite: bool, nan_message) -> np.ndarray:
         """Run the compiled step; the states were validated by the backend base."""

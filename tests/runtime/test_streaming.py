@@ -222,3 +222,11 @@ def test_state_object():
     s.reset([0])
     assert s.tensors["h"][0].sum() == 0 and s.tensors["h"][1].sum() == 3
     assert "State" in repr(s)
+
+
+def test_non_contiguous_input_steps_like_a_copy(model):
+    wide = xs_for(3, features=8)
+    strided = [row[::2] for row in wide]  # shape (4,), not contiguous
+    got = [model.step(x) for x in strided]
+    model.reset()
+    np.testing.assert_array_equal(got, [model.step(np.ascontiguousarray(x)) for x in strided])
