@@ -41,8 +41,8 @@ class TrainConfig:
     ``resume`` continues from it."""
 
     epochs: int = 40
-    batch_size: int = 64
-    lr: float = 3e-3
+    batch_size: int = 32
+    lr: float = 5e-3
     optimizer: str = "adam"
     weight_decay: float = 0.0
     clip: float = 1.0

@@ -8,7 +8,7 @@ from edgernn.cli import console
 from edgernn.runtime.config import CELLS, NONLINEARITIES
 
 # The defaults of TrainConfig (kept equal by a test; defined here so `--help` needs no torch).
-DEFAULTS = {"epochs": 40, "batch_size": 64, "lr": 3e-3, "optimizer": "adam", "weight_decay": 0.0,
+DEFAULTS = {"epochs": 40, "batch_size": 32, "lr": 5e-3, "optimizer": "adam", "weight_decay": 0.0,
             "clip": 1.0, "schedule": "plateau", "patience": 8, "seed": 0, "tbptt": 0}
 
 
