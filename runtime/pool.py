@@ -111,7 +111,7 @@ class StreamPool:
         if model.config.token_input:
             return model._many(np.array([model.token_id(v) for v in values], np.int64))
         try:
-            xs = np.stack(values)
+            xs = np.array(values)  # ragged samples raise instead of broadcasting
         except ValueError as exc:
             raise InputError(f"samples of different shapes: {exc}") from exc
         if xs.shape[1:] != model.backend.input_shape:

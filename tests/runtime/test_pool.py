@@ -57,6 +57,8 @@ def test_open_close_reuse_reset_and_errors(model):
     np.testing.assert_array_equal(pool.step({c: x})[c], first)
     with pytest.raises(InputError, match="shape"):
         pool.step({b: np.ones(3, np.float32)})
+    with pytest.raises(InputError, match="different shapes"):
+        pool.step({b: np.ones(4, np.float32), c: np.ones(3, np.float32)})
     with pytest.raises(InputError, match="capacity"):
         StreamPool(model, 0)
 
