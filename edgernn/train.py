@@ -232,15 +232,13 @@ class _Loop:
         every = self.dataset.head == "every"
         for start in range(0, X.shape[1], k):
             chunk = X[:, start:start + k]
-            if every:
-                s, n, state = self._step(chunk, y[:, start:start + k], None, state)
+            if every or start + k >= X.shape[1]:
+                target = y[:, start:start + k] if every else y
+                s, n, state = self._step(chunk, target, None, state)
                 total, count = total + s, count + n
-            elif start + k < X.shape[1]:  # many-to-one: carry state, learn on the last window
+            else:  # many-to-one: carry the state through, learn on the last window
                 with torch.no_grad():
                     _, state = self.model(chunk, state=state, return_state=True)
-            else:
-                s, n, state = self._step(chunk, y, None, state)
-                total, count = total + s, count + n
             state = _detach(state)
         return total, count
 
