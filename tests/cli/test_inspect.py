@@ -14,14 +14,9 @@ from edgernn.train import TrainConfig, torch_threads, train_bundle
 def bundle(tmp_path_factory):
     out = tmp_path_factory.mktemp("inspect") / "sine"
     data = load_dataset("sine", n=120, window=8)
-    train_bundle(data, out, TrainConfig(epochs=1), layers=1, hidden=8, progress=False)
-    return out
-
-
-@pytest.fixture(autouse=True)
-def one_thread():  # tiny models train fastest on one thread, and do not stall on busy cores
     with torch_threads(1):
-        yield
+        train_bundle(data, out, TrainConfig(epochs=1), layers=1, hidden=8, progress=False)
+    return out
 
 
 def run(*args):
