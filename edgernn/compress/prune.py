@@ -1,8 +1,9 @@
 """Unstructured and N:M pruning with fine-tuning, masks held at zero throughout.
 
 Gradual pruning follows the cubic schedule of Zhu & Gupta (2017), "To prune, or not to prune":
-``s_t = s_f * (1 - (1 - t / T_p) ** 3)`` for ``t`` in ``0, dt, 2 dt, ... T_p``, with ``T_p`` two
-thirds of the fine-tuning steps and ten pruning events; the last third fine-tunes at ``s_f``.
+``s_t = s_f * (1 - (1 - t / T_p) ** 3)`` at pruning events ``t = dt, 2 dt, ...`` and ``T_p``,
+with ``T_p`` two thirds of the fine-tuning steps and ``dt = T_p // 10`` (about ten events); the
+last third fine-tunes at ``s_f``.
 Magnitude masks are recomputed at each event per gate matrix, and re-applied after every
 optimizer step (the training loop's ``after_step`` hook).
 """
@@ -22,7 +23,7 @@ PRUNING_EVENTS = 10
 
 @dataclass
 class CubicSchedule:
-    """Target sparsity at optimizer step ``t`` (0-based) under Zhu & Gupta's cubic ramp."""
+    """Target sparsity at optimizer step ``t`` (counted from 1) on Zhu & Gupta's cubic ramp."""
 
     final: float
     total_steps: int

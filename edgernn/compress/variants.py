@@ -9,10 +9,6 @@ from edgernn.runtime import weights as W
 from edgernn.runtime.bundle import Bundle, safetensors_bytes, update_bundle
 
 
-def variant_name(base: str, int8: bool) -> str:
-    return f"{base}-int8" if int8 else base
-
-
 def precision_of(entries: dict[str, np.ndarray], fallback: list[str]) -> str:
     kinds = {W.encoding_of(entries, name).rsplit("-", 1)[-1] for name in W.base_names(entries)}
     if "int8" in kinds:
