@@ -30,12 +30,14 @@ class Tolerance:
 
 # fp16 weights are cast to fp32 in the graph, so fp16 is checked as tightly as fp32. onnxruntime
 # fuses the int8 DequantizeLinear -> MatMul into an 8-bit kernel that also quantizes activations
-# (~1e-3 per step against the torch model holding the same int8 weights).
+# (~1e-3 per step against the torch model holding the same int8 weights; over 1,000 steps of
+# random input a trained model's logits drift by up to ~7 % of their scale). Gate-order or scale
+# bugs give errors of the order of the outputs themselves, far above these bounds.
 TOLERANCES = {
     "fp32": Tolerance(1e-4, 1e-4),
     "fp16": Tolerance(1e-4, 2e-4),
-    "int8": Tolerance(2e-2, 5e-2),
-    "mixed": Tolerance(2e-2, 5e-2),
+    "int8": Tolerance(5e-2, 1e-1),
+    "mixed": Tolerance(5e-2, 1e-1),
 }
 
 

@@ -204,16 +204,19 @@ def _vector(pre: dict, key: str, dtype) -> np.ndarray | None:
     return None if pre.get(key) is None else np.asarray(pre[key], dtype)
 
 
-def load(bundle: str | os.PathLike | Bundle, backend: str = "auto", variant: str = "fp32",
+def load(bundle: str | os.PathLike | Bundle, backend: str = "auto", variant: str | None = None,
          threads: int = 1, preprocess: bool = True, nan_policy: str = "raise",
          **options) -> StreamingModel:
     """Load a bundle (directory, .zip, or :class:`Bundle`) for streaming.
 
     ``backend``: ``auto`` (fastest usable), ``numpy``, ``onnxruntime``, ``tensorrt`` or ``torch``;
-    ``options`` go to that backend (e.g. ``kernel="numpy"``, ``device="cuda"``).
+    ``options`` go to that backend (e.g. ``kernel="numpy"``, ``device="cuda"``). ``variant``
+    defaults to ``int8`` when the bundle has it (the deployment format), else ``fp32``.
     """
     if not isinstance(bundle, Bundle):
         bundle = read_bundle(Path(bundle))
+    if variant is None:
+        variant = "int8" if "int8" in bundle.variants else "fp32"
     config = bundle.config_for(variant)
     if not config.streamable:
         raise NotStreamableError(

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -21,11 +22,11 @@ for _console in (out, err):
 
 
 def info(message: str) -> None:
-    err.print(message)
+    err.print(escape(message))
 
 
 def warn(message: str) -> None:
-    err.print(f"[yellow]warning:[/yellow] {message}")
+    err.print(f"[yellow]warning:[/yellow] {escape(message)}")
 
 
 def print_json(document) -> None:
@@ -51,7 +52,7 @@ def print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence]) ->
     for col in columns:
         table.add_column(col, overflow="fold")
     for row in rows:
-        table.add_row(*[fmt(v) for v in row])
+        table.add_row(*[escape(fmt(v)) for v in row])
     out.print(table)
 
 
