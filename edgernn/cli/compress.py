@@ -91,7 +91,7 @@ def _row(r: dict) -> list:
         note = (note + "; " if note else "") + f"over budget {r['max_drop']}"
     return [r["variant"], console.human_bytes(r["size_bytes"]),
             f"{r['size_ratio']:.3f}", r["nonzero_params"], f"{r['test']:.4f}",
-            f"{r['delta']:+.4f}", f"{r['time_s']:.1f}", note]
+            f"{r['delta']:+.3g}", f"{r['time_s']:.1f}", note]
 
 
 COMMANDS = [command]
