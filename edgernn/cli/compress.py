@@ -34,10 +34,13 @@ COLUMNS = ["variant", "size", "x fp32", "nonzero", "{metric}", "delta", "time s"
                    "(0.005 = half a point of accuracy). The most sensitive matrices fall back "
                    "to fp32 until val and test both meet it; if no mix does, the best is kept, "
                    "labelled, and the command exits 1.")
+@click.option("--data", type=click.Path(exists=True, dir_okay=False), metavar="FILE",
+              help="The .npz or CSV file the bundle was trained on (built-in datasets are "
+                   "reloaded by themselves); its held-out split scores the variants.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Fine-tuning seed.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document instead of a table.")
 def command(bundle, int8, per_tensor, fp16, sparsity, schedule, finetune_epochs, structured,
-            pattern, max_drop, seed, as_json) -> None:
+            pattern, max_drop, data, seed, as_json) -> None:
     """Add compressed variants to BUNDLE, each scored on the held-out split of its dataset.
 
     \b
@@ -59,7 +62,7 @@ def command(bundle, int8, per_tensor, fp16, sparsity, schedule, finetune_epochs,
         bundle, int8=int8, per_tensor=per_tensor, fp16=fp16, sparsity=sparsity,
         schedule=schedule or "gradual", structured=structured, pattern=pattern,
         finetune_epochs=2 if finetune_epochs is None else finetune_epochs, max_drop=max_drop,
-        progress=not as_json, seed=seed,
+        progress=not as_json, seed=seed, data=data,
     )
     if as_json:
         console.print_json({"bundle": bundle, "variants": reports})

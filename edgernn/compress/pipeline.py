@@ -11,6 +11,7 @@ from pathlib import Path
 from edgernn.bundle_io import load_model
 from edgernn.compress.evaluation import HeldOut
 from edgernn.compress.finetune import finetune, finetune_config, steps_per_epoch
+from edgernn.compress.heldout_data import training_data
 from edgernn.compress.masks import apply_masks, check_sparsity, parse_pattern
 from edgernn.compress.prune import SCHEDULES, final_masks, pattern_keeper, unstructured_keeper
 from edgernn.compress.quantize import encode_tensors, fallback_search
@@ -62,9 +63,10 @@ class Options:
 class Compressor:
     """Produces and writes variants one by one; each write is atomic and verified."""
 
-    def __init__(self, bundle: Bundle, options: Options, progress: bool, seed: int, dataset=None):
+    def __init__(self, bundle: Bundle, options: Options, progress: bool, seed: int,
+                 data: str | Path | None, dataset):
         self.bundle, self.options, self.progress = bundle, options, progress
-        self.held = HeldOut.for_bundle(bundle) if dataset is None else HeldOut(dataset)
+        self.held = HeldOut(training_data(bundle, data, dataset))
         train_config = (bundle.manifest.get("provenance") or {}).get("train_config")
         self.ft = finetune_config(train_config, options.finetune_epochs, seed)
         self.fp32 = load_model(bundle, "fp32")
@@ -180,7 +182,7 @@ def compress_bundle(
     path: str | Path, int8: bool = True, per_tensor: bool = False, fp16: bool = False,
     sparsity: float | None = None, schedule: str = "gradual", finetune_epochs: int = 2,
     structured: float | None = None, pattern: str | None = None, max_drop: float | None = None,
-    progress: bool = False, seed: int = 0, dataset=None,
+    progress: bool = False, seed: int = 0, data: str | Path | None = None, dataset=None,
 ) -> list[dict]:
     """Add compressed variants to the bundle at ``path``; returns one report per variant.
 
@@ -190,7 +192,9 @@ def compress_bundle(
     (``pattern="N:M"``); with ``int8`` each pruned variant also gets an ``-int8`` twin. Pruned
     variants are fine-tuned for ``finetune_epochs`` epochs. The first report is fp32's. A report
     with ``budget_met`` False means no mix met ``max_drop``; that variant is kept, labelled.
-    Held-out scores come from the dataset the bundle records, or from ``dataset`` if given.
+    Held-out scores come from the built-in dataset the bundle records, from ``data`` (the .npz
+    or CSV file it was trained on, read with the recorded options) or from a ``Dataset``;
+    either way it must reproduce the bundle's preprocessing statistics.
     """
     options = Options(int8, per_tensor, fp16, sparsity, schedule, finetune_epochs, structured,
                       pattern, max_drop)
@@ -199,7 +203,7 @@ def compress_bundle(
                           "(unzip it first, pack it again afterwards)")
     bundle = read_bundle(path)
     options.validate(bundle.config.hidden_size)
-    job = Compressor(bundle, options, progress, seed, dataset)
+    job = Compressor(bundle, options, progress, seed, data, dataset)
     if int8:
         job.quantized()
     if fp16:

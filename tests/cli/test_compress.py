@@ -3,6 +3,7 @@
 import json
 import shutil
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -87,3 +88,21 @@ def test_unmet_budget_keeps_the_best_variant_labelled_and_fails(bundle, monkeypa
     # one-layer GRU: three matrices, so the best mix keeps two of them in fp32
     assert record["precision"] == "mixed" and len(record["fallback"]) == 2
     assert record["measured_drop"] == 0.1
+
+
+def test_a_bundle_trained_on_a_user_file_is_scored_on_that_file(tmp_path):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(120, 6, 3)).astype(np.float32)
+    np.savez(tmp_path / "mine.npz", X=X, y=(X[:, :, 0].sum(1) > 0).astype(np.int64))
+    out = tmp_path / "mine"
+    args = ["train", "--data", str(tmp_path / "mine.npz"), "--out", str(out), "--layers", "1",
+            "--hidden", "8", "--epochs", "1"]
+    assert CliRunner().invoke(main, args).exit_code == 0
+    result = run(str(out), "--int8")
+    assert result.exit_code == 1 and "--data FILE" in result.output
+    np.savez(tmp_path / "other.npz", X=X * 2, y=np.zeros(120, np.int64))
+    result = run(str(out), "--int8", "--data", str(tmp_path / "other.npz"))
+    assert result.exit_code == 1 and "not the one the model was trained on" in result.output
+    result = run(str(out), "--int8", "--data", str(tmp_path / "mine.npz"), "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["variants"][1]["variant"] == "int8"
