@@ -1,9 +1,10 @@
 """StreamPool scaling with the number of streams (1…256): LSTM, input 16, hidden 128, fp32 and int8.
 
-Per stream-step cost of one batched ``StreamPool.step`` call over all streams, against torch's
-full-sequence forward batched over the same number of streams (per stream-step), torch LSTMCell
-stepping the batch and onnxruntime's plain ``session.run`` on the batched step graph, all measured
-in the same run for each stream count. Writes results/pool_scaling.{md,json,png}.
+Per stream-step cost of one batched pool call over all streams (``StreamPool.step`` with a dict,
+and its array form ``StreamPool.step_arrays``), against torch's full-sequence forward batched over
+the same number of streams (per stream-step), torch LSTMCell stepping the batch and onnxruntime's
+plain ``session.run`` on the batched step graph, all measured in the same run for each stream
+count. Writes results/pool_scaling.{md,json,png}.
 
     python benchmarks/pool_scaling.py            # about 2 minutes on 2 cores
     python benchmarks/pool_scaling.py --quick    # seconds, for tests
@@ -18,6 +19,7 @@ import common  # noqa: E402
 
 STREAMS = (1, 4, 16, 64, 256)
 FULLSEQ = "torch full-seq"
+POOL_CALLS = ("StreamPool.step", "StreamPool.step_arrays")  # timed at every pool size
 
 
 def main() -> None:
@@ -36,7 +38,7 @@ def main() -> None:
                 steps=30 if args.quick else max(20, args.steps // n),
                 warmup=5 if args.quick else 50, threads=args.threads,
                 check_steps=10 if args.quick else 50, seq_len=50 if args.quick else 1000,
-                repeats=2 if args.quick else 5, apis=("StreamPool.step", "step_batch"))
+                repeats=2 if args.quick else 5, apis=POOL_CALLS)
             report, opened = bench.run(path, None, ["fp32", "int8"], [n], settings)
             doc = report.to_dict(opened)
             documents.append(doc)
@@ -57,7 +59,7 @@ def main() -> None:
 
 def _targets(documents: list[dict], streams) -> str:
     """Issue 5's pool targets (256 streams: fp32 ≤ 1.0×, int8 ≤ 0.7× torch full-seq batched)
-    on the backend with the fastest fp32 StreamPool.step; step_batch shown beside."""
+    on the backend with the fastest fp32 StreamPool.step; step_arrays shown beside."""
     rows = []
     for n, doc in zip(streams, documents):
         backend = common.fastest_backend(doc["rows"], "StreamPool.step")

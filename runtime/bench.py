@@ -33,7 +33,7 @@ REWARM = 16  # untimed calls when a row resumes in a later round
 INPUT_CYCLE = 1024  # stream-samples cycled through while timing (values do not change the cost)
 FULLSEQ_CELLS = 1 << 15  # streams x sequence length of the torch full-sequence baseline, at most
 FULLSEQ = "torch full-seq"
-APIS = ("step", "StreamPool.step", "step_batch")
+APIS = ("step", "StreamPool.step", "StreamPool.step_arrays", "step_batch")
 TORCH_CELLS = {"lstm": "LSTMCell", "gru": "GRUCell", "rnn": "RNNCell"}
 
 
@@ -53,7 +53,7 @@ class Settings:
     seq_len: int = 1000
     repeats: int = 10
     rounds: int = 5
-    apis: tuple[str, ...] | None = None  # calls timed; default: step for 1 stream, else both pools
+    apis: tuple[str, ...] | None = None  # calls timed; default: step for 1 stream, else pools
     baselines: bool = True
     seed: int = 0
 
@@ -305,8 +305,9 @@ def reference_outputs(bundle: Bundle, variant: str, xs: np.ndarray, threads: int
 def edgernn_row(bundle: Bundle, backend: str, variant: str, streams: int, s: Settings,
                 api: str = "step") -> Timed:
     """Load ``variant`` on ``backend`` and check the contract; then calls of ``api`` are timed:
-    ``step`` (one stream), ``StreamPool.step`` ({id: x} for every stream) or ``step_batch``
-    (a (streams, F) array and one State)."""
+    ``step`` (one stream), ``StreamPool.step`` ({id: x} for every stream),
+    ``StreamPool.step_arrays`` (ids and a (streams, F) array) or ``step_batch`` (the model's
+    array call on one State)."""
     from . import StreamPool, load
 
     t0 = time.perf_counter()
@@ -321,6 +322,10 @@ def edgernn_row(bundle: Bundle, backend: str, variant: str, streams: int, s: Set
         call, feed, outputs = model.step, lambda xs: list(xs[:, 0]), lambda o: np.stack(o)[:, None]
     elif api == "step_batch":
         call = partial(model.step_batch, state=model.new_state(streams))
+        feed, outputs = list, np.stack
+    elif api == "StreamPool.step_arrays":
+        pool = StreamPool(model, capacity=streams)
+        call = partial(pool.step_arrays, [pool.open() for _ in range(streams)])
         feed, outputs = list, np.stack
     else:
         pool = StreamPool(model, capacity=streams)
@@ -447,13 +452,13 @@ def plan(backends: Sequence[str], variants: Sequence[str], streams: int,
          s: Settings) -> list[tuple]:
     """The rows of one stream count: (label, ``prepare(bundle, streams=, s=) -> Timed``).
 
-    By default one stream times ``step``; more time ``StreamPool.step`` and the array call
-    ``step_batch``.
+    By default one stream times ``step``; more time ``StreamPool.step`` and its array form
+    ``StreamPool.step_arrays``.
     """
     base = "fp32" if "fp32" in variants or not variants else variants[0]
-    apis = s.apis or (APIS[:1] if streams == 1 else APIS[1:])
+    apis = s.apis or (APIS[:1] if streams == 1 else APIS[1:3])
     if streams > 1 and "step" in apis:
-        raise ConfigError("the 'step' call takes one stream; time StreamPool.step or step_batch")
+        raise ConfigError(f"the 'step' call takes one stream; time one of {', '.join(APIS[1:])}")
     tasks = [(f"{b} {v} {api}", partial(edgernn_row, backend=b, variant=v, api=api))
              for b in backends for v in variants for api in apis]
     if s.baselines:

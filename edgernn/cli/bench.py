@@ -64,8 +64,8 @@ def command(bundle, backends, variants, streams, steps, warmup, threads, rate, r
     \b
     Each row is loaded and checked, warmed up, then STEPS calls are timed one by one
     (perf_counter_ns), in ROUNDS interleaved with the other rows of the same stream count.
-    One stream times model.step(x); more streams time StreamPool.step({id: x}) and the
-    array call model.step_batch(xs, state), each stepping every stream per call.
+    One stream times model.step(x); more streams time StreamPool.step({id: x}) and its
+    array form StreamPool.step_arrays(ids, xs), each stepping every stream per call.
       p50/p90/p99/max µs   per call
       µs/step              median call time / streams (per stream-step); ratios use it
       stream-steps/s       throughput over the timed run (mean, outliers included)

@@ -56,7 +56,7 @@ def report(lstm_bundle):
 def test_rows_baselines_and_ratios(report):
     rep, _ = report
     names = {(r.name, r.api, r.variant, r.streams) for r in rep.rows}
-    for n, apis in ((1, ["step"]), (3, ["StreamPool.step", "step_batch"])):
+    for n, apis in ((1, ["step"]), (3, ["StreamPool.step", "StreamPool.step_arrays"])):
         assert {("numpy", api, v, n) for api in apis for v in ("fp32", "int8")} <= names
         assert {("torch full-seq", None, "fp32", n), ("torch LSTMCell", None, "fp32", n)} <= names
     for r in rep.rows:
@@ -96,9 +96,17 @@ def test_other_cells_and_token_input(bundle_factory, cell, vocab):
     rep, _ = bench.run(path, ["numpy"], None, [1, 2], QUICK)
     edgernn_rows = [r for r in rep.rows if r.kind == "edgernn"]
     assert [(r.streams, r.api) for r in edgernn_rows] == [
-        (1, "step"), (2, "StreamPool.step"), (2, "step_batch")]
+        (1, "step"), (2, "StreamPool.step"), (2, "StreamPool.step_arrays")]
     assert all(r.contract_error < 1e-4 for r in edgernn_rows)
     assert any(r.name == f"torch {cell.upper()}Cell" for r in rep.rows)
+
+
+def test_every_call_gives_the_same_contract_error(lstm_bundle):
+    settings = bench.Settings(steps=10, warmup=0, check_steps=16, baselines=False,
+                              apis=bench.APIS[1:])
+    rep, _ = bench.run(lstm_bundle, ["numpy"], ["fp32"], [3], settings)
+    assert [r.api for r in rep.rows] == list(bench.APIS[1:])
+    assert all(r.contract_error < 1e-4 for r in rep.rows)
 
 
 def test_bad_requests_say_what_exists(lstm_bundle):
