@@ -30,15 +30,24 @@ class DemoSettings:
 
 def run_demo(out: str | Path, settings: DemoSettings | None = None,
              say: Callable[[str], None] = print) -> dict:
-    """Run every stage into ``out`` (replaced if it exists); returns the summary document."""
+    """Run every stage into ``out`` (replaced if it exists); returns the summary document.
+
+    torch runs on one thread: these models are small enough that a second thread only adds
+    synchronisation.
+    """
+    from edgernn.train import torch_threads
+
+    with torch_threads(1):
+        return _run(Path(out), settings or DemoSettings(), say)
+
+
+def _run(out: Path, s: DemoSettings, say: Callable[[str], None]) -> dict:
     from edgernn.compress import compress_bundle
     from edgernn.converters import export_bundle
     from edgernn.runtime import bench
     from edgernn.runtime.backends import backend_status
     from edgernn.train import TrainConfig, train_bundle
 
-    s = settings or DemoSettings()
-    out = Path(out)
     if out.exists():
         shutil.rmtree(out)
     bundle = out / f"{s.dataset}-{s.cell}"

@@ -18,7 +18,7 @@ def test_demo_quick_runs_every_stage(tmp_path):
     assert variants["int8"]["size_bytes"] < variants["fp32"]["size_bytes"]
     numpy_rows = [lat for lat in variants["int8"]["latency"] if lat["name"] == "numpy"]
     assert numpy_rows and numpy_rows[0]["contract_error"] < 0.1
-    assert all(row["status"] == "verified" for row in summary["exports"])
+    assert all(row["status"].startswith("verified") for row in summary["exports"])
     assert any(path.endswith("fp32-step.onnx") for path in summary["artifacts"]["onnx"])
     assert (out / "digits-lstm" / "manifest.json").is_file()
 

@@ -143,3 +143,41 @@ def test_sequence_graph_takes_lengths_for_padded_batches(make_bundle, cell):
         np.testing.assert_allclose(a, b, atol=1e-6)
     plain = export_variant(bundle, "fp32", ExportOptions(steps=20, lengths=False)).sequence
     assert [i.name for i in plain.graph.input] == ["x"]
+
+
+def _chaotic_bundle(make_bundle):
+    """A model whose recurrent weights are scaled up until float32 rounding grows over a stream."""
+    path = make_bundle(cell="lstm", hidden_size=32)
+    model = tiny_model(0, hidden_size=32)
+    with torch.no_grad():
+        model.rnn.weight_hh_l0.mul_(6.0)
+    save_model_bundle(model, path, force=True)
+    return read_bundle(path)
+
+
+def test_chaotic_model_is_gated_step_wise_and_flagged(make_bundle):
+    done = export_variant(_chaotic_bundle(make_bundle), "fp32", ExportOptions(steps=1000))
+    step = done.verification["step"]
+    assert step["chaotic"] and step["float64_floor"] > 1e-4
+    assert step["passed"], step["problems"]
+    forced = step["outputs"]["1000 teacher-forced steps"]
+    assert forced["y"]["max_abs"] < 1e-4  # every step exact from torch's own state
+
+
+def test_a_wrong_graph_fails_the_teacher_forced_check(make_bundle, monkeypatch):
+    """Swapping h and c inside the graph is caught even where free-running drift is not gated."""
+    from edgernn.converters import verify
+
+    bundle = _chaotic_bundle(make_bundle)
+    real_run = verify.run
+
+    def swapped(sess, feeds):
+        out = real_run(sess, feeds)
+        if "state_c_out" in out and "x" in feeds and feeds["x"].ndim == 2:
+            out["state_c_out"], out["state_h_out"] = out["state_h_out"], out["state_c_out"]
+        return out
+
+    monkeypatch.setattr(verify, "run", swapped)
+    done = export_variant(bundle, "fp32", ExportOptions(steps=50))
+    assert not done.verification["step"]["passed"]
+    assert any("teacher-forced" in p for p in done.verification["step"]["problems"])
