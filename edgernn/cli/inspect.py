@@ -107,7 +107,14 @@ def _variant(name: str, info: dict, metric: str | None) -> dict:
     shown = {metric: test[metric]} if metric in test else _scalars(test)
     return {"name": name, "precision": info["precision"], "size_bytes": info["size_bytes"],
             "nonzero_params": info["nonzero_params"], "metrics": shown,
-            "delta": _scalars(info.get("delta"))}
+            "delta": _delta(info.get("delta"), metric)}
+
+
+def _delta(value, metric: str | None) -> dict:
+    """The variant's metric change against fp32 (compression records one number)."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return {metric or "metric": value}
+    return _scalars(value)
 
 
 def _scalars(values) -> dict:

@@ -56,3 +56,15 @@ def test_tampered_file_is_named(bundle, tmp_path):
 def test_not_a_bundle(tmp_path):
     result = run("inspect", tmp_path)
     assert result.exit_code == 1 and "manifest.json is missing" in result.output
+
+
+def test_inspect_shows_the_delta_compression_records(tmp_path):
+    from click.testing import CliRunner
+
+    from edgernn.cli import main
+    from edgernn.cli.inspect import _variant
+
+    row = _variant("int8", {"precision": "int8", "size_bytes": 10, "nonzero_params": 5,
+                            "metrics": {"test": {"accuracy": 0.9}}, "delta": -0.01}, "accuracy")
+    assert row["delta"] == {"accuracy": -0.01}
+    assert CliRunner().invoke(main, ["inspect", str(tmp_path / "missing")]).exit_code == 1
