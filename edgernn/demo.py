@@ -48,8 +48,7 @@ def _run(out: Path, s: DemoSettings, say: Callable[[str], None]) -> dict:
     from edgernn.runtime.backends import backend_status
     from edgernn.train import TrainConfig, train_bundle
 
-    if out.exists():
-        shutil.rmtree(out)
+    _clear(out)
     bundle = out / f"{s.dataset}-{s.cell}"
     timings: dict[str, float] = {}
 
@@ -103,6 +102,22 @@ def _run(out: Path, s: DemoSettings, say: Callable[[str], None]) -> dict:
     done("summary")
     summary["stage_seconds"] = timings
     return summary
+
+
+MARKER = ".edgernn-demo"
+
+
+def _clear(out: Path) -> None:
+    """Replace a previous demo's output; refuse any other non-empty directory."""
+    if out.exists():
+        if any(out.iterdir()) and not (out / MARKER).exists():
+            from edgernn.runtime.errors import ConfigError
+
+            raise ConfigError(f"{out} exists and is not an earlier demo's output; "
+                              "choose another --out or remove it")
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    (out / MARKER).write_text("written by edgernn demo; replaced on the next run\n")
 
 
 def _latency(row: dict) -> dict:

@@ -11,7 +11,7 @@ from edgernn.cli import console
 
 @click.command("demo", context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--out", type=click.Path(path_type=Path), default=Path("demo-out"), show_default=True,
-              help="Where the artifacts go (replaced if it exists).")
+              help="Where the artifacts go (an earlier demo's output there is replaced).")
 @click.option("--quick", is_flag=True, help="A tiny model and short runs (a smoke test).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document instead of tables.")
 def command(out: Path, quick: bool, as_json: bool) -> None:

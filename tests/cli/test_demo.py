@@ -26,3 +26,10 @@ def test_demo_quick_runs_every_stage(tmp_path):
 def test_demo_help_lists_the_stages():
     result = CliRunner().invoke(main, ["demo", "-h"])
     assert result.exit_code == 0 and "Jetson TensorRT build plan" in result.output
+
+
+def test_demo_refuses_to_replace_a_directory_it_did_not_write(tmp_path):
+    (tmp_path / "precious.txt").write_text("keep me")
+    result = CliRunner().invoke(main, ["demo", "--quick", "--out", str(tmp_path)])
+    assert result.exit_code == 1 and "not an earlier demo's output" in result.output
+    assert (tmp_path / "precious.txt").read_text() == "keep me"
