@@ -56,6 +56,7 @@ class Settings:
     apis: tuple[str, ...] | None = None  # calls timed; default: step for 1 stream, else pools
     baselines: bool = True
     seed: int = 0
+    options: dict[str, dict] = field(default_factory=dict)  # backend -> load() options
 
     def validate(self) -> None:
         for name in ("steps", "threads", "check_steps", "seq_len", "repeats", "rounds"):
@@ -310,11 +311,14 @@ def edgernn_row(bundle: Bundle, backend: str, variant: str, streams: int, s: Set
     array call on one State)."""
     from . import StreamPool, load
 
+    options = s.options.get(backend, {})
     t0 = time.perf_counter()
     try:
-        model = load(bundle.path, backend=backend, variant=variant, threads=s.threads)
+        model = load(bundle.path, backend=backend, variant=variant, threads=s.threads, **options)
     except BackendUnavailableError as exc:
         raise Skipped(str(exc)) from exc
+    except TypeError as exc:  # an option the backend does not take
+        raise ConfigError(f"backend {backend!r} does not take options {options}: {exc}") from exc
     row = Row(backend, "edgernn", variant, streams, api=api, engine=model.backend.describe(),
               load_s=time.perf_counter() - t0,
               variant_bytes=bundle.variant(variant).get("size_bytes"))
@@ -488,6 +492,9 @@ def run(bundle_path, backends: Sequence[str] | None = None, variants: Sequence[s
         bundle.variant(v)
     report = Report(Path(bundle_path), s)
     usable = _usable_backends(backends, report)
+    stray = sorted(set(s.options) - set(backends or usable))
+    if stray:
+        raise ConfigError(f"options given for {stray}, which this run does not measure")
     shares = rounds(s.steps, s.rounds)
     total = sum(len(plan(usable, variants, n, s)) + len(shares) for n in streams)
     done = 0

@@ -29,6 +29,25 @@ def _streams(ctx, param, value: str) -> list[int]:
     return counts
 
 
+def _options(ctx, param, values: tuple[str, ...]) -> dict[str, dict]:
+    """``("torch.device=cuda", ...)`` -> ``{"torch": {"device": "cuda"}}``; numbers and
+    true/false are parsed, anything else stays a string."""
+    import json
+
+    options: dict[str, dict] = {}
+    for item in values:
+        key, sep, value = item.partition("=")
+        backend, dot, name = key.partition(".")
+        if not (sep and dot and backend and name):
+            raise click.BadParameter(f"{item!r}: write BACKEND.KEY=VALUE, e.g. torch.device=cuda")
+        try:
+            value = json.loads(value)
+        except ValueError:
+            pass
+        options.setdefault(backend, {})[name] = value
+    return options
+
+
 @click.command("bench", context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("bundle", type=click.Path(exists=True, path_type=Path))
 @click.option("--backend", "backends", default=None, metavar="LIST",
@@ -56,9 +75,12 @@ def _streams(ctx, param, value: str) -> list[int]:
               help="Write the results as one JSON document to FILE ('-' for stdout, no table).")
 @click.option("--plot", "plot_out", default=None, type=click.Path(dir_okay=False, path_type=Path),
               help="Draw latency distributions per backend x variant to a PNG (needs matplotlib).")
+@click.option("--option", "options", multiple=True, callback=_options, metavar="BACKEND.KEY=VALUE",
+              help="A load() option of one backend, repeatable: torch.device=cuda, "
+                   "numpy.kernel=numpy, onnxruntime.provider=CUDAExecutionProvider.")
 @click.option("--no-baselines", is_flag=True, help="Measure only edgernn rows.")
 def command(bundle, backends, variants, streams, steps, warmup, threads, rate, rounds,
-            check_steps, json_out, plot_out, no_baselines) -> None:
+            check_steps, json_out, plot_out, options, no_baselines) -> None:
     """Measure per-step latency of BUNDLE's variants on runtime backends.
 
     \b
@@ -90,7 +112,8 @@ def command(bundle, backends, variants, streams, steps, warmup, threads, rate, r
     from edgernn.runtime import bench
 
     settings = bench.Settings(steps=steps, warmup=warmup, threads=threads, rate=rate,
-                              rounds=rounds, check_steps=check_steps, baselines=not no_baselines)
+                              rounds=rounds, check_steps=check_steps, options=options,
+                              baselines=not no_baselines)
     with console.progress() as bar:
         task = bar.add_task("bench", total=None, status="")
 

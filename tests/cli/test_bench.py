@@ -58,7 +58,17 @@ def test_no_baselines(bundle):
     assert [r["kind"] for r in json.loads(result.stdout)["rows"]] == ["edgernn"]
 
 
+def test_backend_options_reach_load(bundle):
+    result = invoke(bundle, *QUICK, "--variant", "fp32", "--no-baselines", "--json", "-",
+                    "--option", "numpy.kernel=numpy")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["rows"][0]["engine"] == "numpy (reference)"
+
+
 @pytest.mark.parametrize("args, code, message", [
+    (["--backend", "numpy", "--option", "numpy.bogus=1"], 1, "does not take"),
+    (["--backend", "numpy", "--option", "torch.device=cuda"], 1, "does not measure"),
+    (["--option", "kernel=numpy"], 2, "BACKEND.KEY=VALUE"),
     (["--backend", "cuda"], 1, "unknown backend"),
     (["--variant", "int4"], 1, "fp32"),
     (["--streams", "1,x"], 2, "positive integers"),
