@@ -194,7 +194,7 @@ def plot_latency(report, path: Path) -> None:
     counts = sorted({r.streams for r in report.rows})
     panels = [[r for r in report.rows if r.streams == n and r.samples_ns is not None][::-1]
               for n in counts]  # reversed: the first row is drawn at the top
-    fig, axes = plt.subplots(len(counts), 1, squeeze=False, figsize=(
+    fig, axes = plt.subplots(len(counts), 1, squeeze=False, layout="constrained", figsize=(
         10, sum(0.32 * len(timed) + 1.3 for timed in panels) + 0.5),
         height_ratios=[len(timed) + 3 for timed in panels])
     for ax, n, timed in zip(axes[:, 0], counts, panels):
@@ -223,7 +223,6 @@ def plot_latency(report, path: Path) -> None:
     s = report.settings
     fig.suptitle(f"step latency: {report.bundle.name}, {s.steps} calls per row, "
                  f"{s.threads} thread(s)", fontsize=11)
-    fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
 
