@@ -496,34 +496,34 @@ def run(bundle_path, backends: Sequence[str] | None = None, variants: Sequence[s
     if stray:
         raise ConfigError(f"options given for {stray}, which this run does not measure")
     shares = rounds(s.steps, s.rounds)
-    total = sum(len(plan(usable, variants, n, s)) + len(shares) for n in streams)
+    # progress units: one per row loaded and one per row per round
+    total = sum(len(plan(usable, variants, n, s)) for n in streams) * (1 + len(shares))
     done = 0
 
     def tick(label: str) -> None:
         nonlocal done
+        done += 1
         if on_task:
             on_task(done, total, label)
-        done += 1
 
     report.load_average["before"] = load_average()
     with pinned_threads(s.threads) as report.threads:
         for n in streams:
             loaded = []
             for label, prepare in plan(usable, variants, n, s):
-                tick(f"load {label} x{n}")
                 try:
-                    loaded.append(prepare(bundle, streams=n, s=s))
+                    loaded.append((label, prepare(bundle, streams=n, s=s)))
                 except Skipped as exc:
+                    total -= len(shares)
                     if not any(x["reason"] == str(exc) for x in report.skipped):
                         report.skip(f"{label} x{n}", str(exc))
+                tick(f"loaded {label} x{n}")
             for k, calls in enumerate(shares):
-                tick(f"round {k + 1}/{len(shares)} x{n}")
-                for timed in loaded:
+                for label, timed in loaded:
                     timed.more(calls)
-            report.rows += [timed.row for timed in loaded]
+                    tick(f"round {k + 1}/{len(shares)}: {label} x{n}")
+            report.rows += [timed.row for _, timed in loaded]
     report.load_average["after"] = load_average()
-    if on_task:
-        on_task(total, total, "done")
     if not any(r.kind == "edgernn" for r in report.rows):
         reasons = "; ".join(f"{x['row']}: {x['reason']}" for x in report.skipped)
         raise BackendUnavailableError(f"nothing could be measured ({reasons})")

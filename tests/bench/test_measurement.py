@@ -168,3 +168,13 @@ def test_every_available_backend_and_the_onnxruntime_run_baseline(bundle_factory
     ours = [r for r in rep.rows if r.kind == "edgernn"]
     assert sorted({r.name for r in ours}) == sorted(available)
     assert all(r.contract_error < 1e-4 for r in ours)
+
+
+def test_progress_counts_up_to_its_total(lstm_bundle):
+    seen = []
+    settings = bench.Settings(steps=9, warmup=0, check_steps=4, rounds=3, baselines=False)
+    bench.run(lstm_bundle, ["numpy"], ["fp32", "int8"], [1, 2], settings,
+              on_task=lambda done, total, label: seen.append((done, total)))
+    rows = 2 * (1 + 2)  # variants x (step | StreamPool.step, StreamPool.step_arrays)
+    assert [d for d, _ in seen] == list(range(1, rows * 4 + 1))
+    assert {t for _, t in seen} == {rows * 4}
