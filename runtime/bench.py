@@ -318,6 +318,8 @@ def edgernn_row(bundle: Bundle, backend: str, variant: str, streams: int, s: Set
     except BackendUnavailableError as exc:
         raise Skipped(str(exc)) from exc
     except TypeError as exc:  # an option the backend does not take
+        if not options:
+            raise
         raise ConfigError(f"backend {backend!r} does not take options {options}: {exc}") from exc
     row = Row(backend, "edgernn", variant, streams, api=api, engine=model.backend.describe(),
               load_s=time.perf_counter() - t0,
