@@ -13,7 +13,7 @@ from pathlib import Path
 class DemoSettings:
     """What the demo runs; ``quick`` shrinks everything for tests."""
 
-    dataset: str = "digits"
+    dataset: str = "co2"
     cell: str = "lstm"
     hidden: int = 64
     epochs: int = 25

@@ -18,11 +18,11 @@ def command(out: Path, quick: bool, as_json: bool) -> None:
     """Train, compress, export, verify and benchmark a model on built-in data.
 
     \b
-    1. train an LSTM on the UCI handwritten digits (8 rows of 8 pixels per image)
+    1. train an LSTM to forecast next week's Mauna Loa CO2 change (a real sensor series)
     2. compress it: int8 per-channel, fp16, 80 % gradual sparsity (+ int8)
     3. export verified ONNX graphs, a Triton repository and a Jetson TensorRT build plan
     4. benchmark every backend available here, one sample per step, against torch baselines
-    5. print variant x size x accuracy x latency, and where the artifacts are
+    5. print variant x size x held-out error x latency, and where the artifacts are
     """
     from edgernn.demo import DemoSettings, run_demo
 
@@ -46,8 +46,11 @@ def _print(summary: dict) -> None:
             max((item["contract_error"] or 0.0 for item in v["latency"]), default=None),
         ])
     metric = summary["variants"][0]["metric"]
+    baseline = summary["train"].get("baseline") or {}
+    versus = (f"; naive '{baseline['name']}' forecast: {baseline['test_rmse']:.4g}"
+              if "test_rmse" in baseline else "")
     console.print_table(
-        f"edgernn demo: {summary['train']['dataset']} ({metric} on held-out test data)",
+        f"edgernn demo: {summary['train']['dataset']} ({metric} on held-out test data{versus})",
         ["variant", "size", "vs fp32", "nonzero", f"test {metric}", "delta",
          *[f"{b} p50 µs/step" for b in backends], "max |err| vs torch"],
         rows,

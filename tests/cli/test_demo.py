@@ -20,7 +20,7 @@ def test_demo_quick_runs_every_stage(tmp_path):
     assert numpy_rows and numpy_rows[0]["contract_error"] < 0.1
     assert all(row["status"].startswith("verified") for row in summary["exports"])
     assert any(path.endswith("fp32-step.onnx") for path in summary["artifacts"]["onnx"])
-    assert (out / "digits-lstm" / "manifest.json").is_file()
+    assert (out / "co2-lstm" / "manifest.json").is_file()
 
 
 def test_demo_help_lists_the_stages():
