@@ -24,6 +24,7 @@ class StreamPool:
         self._states = model.new_state(capacity)
         self._slot: dict[int, int] = {}   # stream id -> row in the state
         self._free = list(range(capacity - 1, -1, -1))
+        self._all_rows = list(range(capacity))
         self._next_id = 0
         self._scratch: dict[int, object] = {}
 
@@ -73,7 +74,7 @@ class StreamPool:
         if not samples:
             return {}
         sids = list(samples)
-        ys = self._advance(sids, self._inputs(list(samples.values())))
+        ys = self._advance(sids, self._inputs(list(samples.values())), unique=True)
         return dict(zip(sids, ys))
 
     def step_arrays(self, ids, xs) -> np.ndarray:
@@ -84,18 +85,20 @@ class StreamPool:
         if xs.shape != (len(ids), *self.model.backend.input_shape):
             raise InputError(f"xs must have shape {(len(ids), *self.model.backend.input_shape)}, "
                              f"got {xs.shape}")
-        return self._advance(ids, xs) if ids else xs[:0]
+        return self._advance(ids, xs, unique=False) if ids else xs[:0]
 
-    def _advance(self, sids: list, xs: np.ndarray) -> np.ndarray:
+    def _advance(self, sids: list, xs: np.ndarray, unique: bool) -> np.ndarray:
+        """Step the streams ``sids`` (``unique``: known to hold no id twice, as dict keys)."""
         try:
-            rows = np.array([self._slot[s] for s in sids], np.intp)
+            rows = [self._slot[s] for s in sids]
         except (KeyError, TypeError):
-            rows = np.array([self._row(s) for s in sids], np.intp)  # raises, naming the id
-        if len(np.unique(rows)) != len(rows):
+            rows = [self._row(s) for s in sids]  # raises, naming the id
+        if not unique and len(set(rows)) != len(rows):
             raise InputError("a stream id appears twice in one step")
         model = self.model
-        if len(rows) == self.capacity and np.array_equal(rows, np.arange(self.capacity)):
+        if rows == self._all_rows:  # every slot, in order: step the pool's state in place
             return model._output(model._raw(xs, self._states))
+        rows = np.array(rows, np.intp)
         part = self._scratch.get(len(rows))
         if part is None:
             part = self._scratch[len(rows)] = model.new_state(len(rows))
