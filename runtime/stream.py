@@ -78,15 +78,22 @@ class StreamingModel:
     # ---- stepping ----
     def step(self, x, state: State | None = None) -> np.ndarray:
         """One sample in, one output vector (O,) out; advances ``state`` (default: the model's)."""
-        fast = type(x) is np.ndarray and x.dtype == self._fast_dtype and x.shape == self._shape
-        if fast and state is None and self._bound is not None:
-            self._enter()  # the common case, kept flat: a bound step on the default state
+        # The common case, kept flat (every attribute lookup shows at ~5 µs a step): a float32
+        # sample of the right shape, the default state, a bound kernel, the lock free. The
+        # dtype test is by identity (numpy's canonical float32); anything else, a closed model
+        # (its binding dropped) or a busy lock takes the checked path below.
+        bound = self._bound
+        if (state is None and bound is not None and type(x) is np.ndarray
+                and x.dtype is self._fast_dtype and x.shape == self._shape
+                and self._lock.acquire(False)):
+            st = self._state
             try:
-                y = self._bound[self._state._cur](x)
-                self._state.swap()
+                y = bound[st._cur](x)
+                st._cur = 1 - st._cur
             finally:
                 self._lock.release()
             return y[0].copy() if self._plain_y else self._output(y[0])
+        fast = type(x) is np.ndarray and x.dtype == self._fast_dtype and x.shape == self._shape
         if state is None:
             state = self._state
         if fast:
@@ -186,6 +193,7 @@ class StreamingModel:
         """Release the backend; later steps raise :class:`StreamError`."""
         if not self._closed:
             self._closed = True
+            self._bound = None  # the fast path in step() is gone; _enter() raises
             self.backend.close()
 
     def __enter__(self):
