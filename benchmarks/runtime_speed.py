@@ -44,9 +44,10 @@ def single_stream(path: Path, steps: int, rounds: int) -> dict[str, float]:
     xs = rng.normal(size=(steps, 16)).astype(np.float32)
     reference = load_model(path)
     seq = torch.from_numpy(xs)[None]
-    fp32, int8 = load(path, backend="numpy"), load(path, backend="numpy", variant="int8")
-    ref = load(path, backend="numpy", kernel="numpy")
-    ort_backend = load(path, backend="onnxruntime")
+    fp32 = load(path, backend="numpy", variant="fp32")
+    int8 = load(path, backend="numpy", variant="int8")
+    ref = load(path, backend="numpy", variant="fp32", kernel="numpy")
+    ort_backend = load(path, backend="onnxruntime", variant="fp32")
     options = ort.SessionOptions()
     options.intra_op_num_threads = options.inter_op_num_threads = 1
     step_graph = fp32.bundle.file(fp32.bundle.manifest["exports"]["onnx"]["fp32"]["step"])
@@ -129,7 +130,7 @@ def memory(path: Path, steps: int) -> dict:
         with open("/proc/self/statm") as fh:
             return int(fh.read().split()[1]) * 4
 
-    model = load(path, backend="numpy")
+    model = load(path, backend="numpy", variant="fp32")
     x = np.ones(16, np.float32)
     for _ in range(10_000):
         model.step(x)
