@@ -15,7 +15,12 @@ import numpy as np
 import onnx
 import torch
 
-from edgernn.models import RecurrentModel, state_from_batch_first, state_to_batch_first
+from edgernn.models import (
+    RecurrentModel,
+    state_from_batch_first,
+    state_to_batch_first,
+    torch_threads,
+)
 
 from .spec import TOLERANCES, ExportSpec
 
@@ -33,15 +38,9 @@ def session(model: onnx.ModelProto):
 
 @contextlib.contextmanager
 def torch_reference():
-    """no_grad on one thread: the references are batch-2 sequences, where torch's thread pool
-    only adds synchronisation (up to 100x slower on a busy two-core machine)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        with torch.no_grad():
-            yield
-    finally:
-        torch.set_num_threads(threads)
+    """no_grad on one thread: the references are batch-2 sequences."""
+    with torch_threads(1), torch.no_grad():
+        yield
 
 
 def sample_x(spec: ExportSpec, batch: int, steps: int, rng: np.random.Generator) -> np.ndarray:

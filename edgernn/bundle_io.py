@@ -49,4 +49,5 @@ def variant_entry(files: list[str], precision: str, size_bytes: int, nonzero: in
 def load_model(bundle: str | Path | Bundle, variant: str = "fp32") -> RecurrentModel:
     """A torch model holding the (dequantized, densified) weights of a bundle variant."""
     bundle = bundle if isinstance(bundle, Bundle) else read_bundle(bundle)
-    return RecurrentModel.from_numpy(bundle.config_for(variant), W.decode_all(bundle.tensors(variant)))
+    tensors = W.decode_all(bundle.tensors(variant))
+    return RecurrentModel.from_numpy(bundle.config_for(variant), tensors)

@@ -35,7 +35,7 @@ def run_demo(out: str | Path, settings: DemoSettings | None = None,
     torch runs on one thread: these models are small enough that a second thread only adds
     synchronisation.
     """
-    from edgernn.train import torch_threads
+    from edgernn.models import torch_threads
 
     with torch_threads(1):
         return _run(Path(out), settings or DemoSettings(), say)

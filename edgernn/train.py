@@ -8,7 +8,6 @@ optimizer step (pruning masks are re-applied there during fine-tuning).
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import math
@@ -101,18 +100,6 @@ def build_model(dataset: Dataset, cell: str = "lstm", layers: int = 2, hidden: i
         bidirectional=bidirectional, vocab_size=dataset.vocab_size,
     )
     return RecurrentModel(config).init_weights(seed)
-
-
-@contextlib.contextmanager
-def torch_threads(n: int | None):
-    """Run torch on ``n`` CPU threads inside the block (None: as it is); restored afterwards."""
-    before = torch.get_num_threads()
-    if n:
-        torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 # ----------------------------------------------------------------------------- batches and loss

@@ -26,7 +26,8 @@ from .errors import BundleError, ConfigError
 SCHEMA_VERSION = 1
 FORMAT = "edgernn-bundle"
 MANIFEST = "manifest.json"
-REQUIRED_KEYS = ("schema_version", "format", "model", "streaming", "preprocessing", "variants", "files")
+REQUIRED_KEYS = ("schema_version", "format", "model", "streaming", "preprocessing", "variants",
+                 "files")
 
 
 def sha256_file(path: Path) -> str:
@@ -59,7 +60,8 @@ def streaming_contract(config: ModelConfig) -> dict:
              "layout": "(batch, layers, hidden)", "reset_value": 0.0}
             for n in config.state_names
         ],
-        "output": {"name": "y", "shape": [config.output_size], "dtype": "float32", "meaning": meaning},
+        "output": {"name": "y", "shape": [config.output_size], "dtype": "float32",
+                   "meaning": meaning},
     }
 
 
@@ -136,7 +138,8 @@ class Bundle:
         return out
 
     def __repr__(self) -> str:
-        return f"Bundle({str(self.path)!r}, cell={self.config.cell}, variants={sorted(self.variants)})"
+        return (f"Bundle({str(self.path)!r}, cell={self.config.cell}, "
+                f"variants={sorted(self.variants)})")
 
 
 def read_bundle(path: str | os.PathLike, verify: bool = True) -> Bundle:
@@ -152,7 +155,8 @@ def read_bundle(path: str | os.PathLike, verify: bool = True) -> Bundle:
     try:
         manifest = json.loads(manifest_path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise BundleError(f"{manifest_path}: not valid JSON ({exc}); the file is corrupted") from exc
+        raise BundleError(
+            f"{manifest_path}: not valid JSON ({exc}); the file is corrupted") from exc
     _validate_schema(manifest, manifest_path)
     if verify:
         _verify_files(path, manifest)

@@ -65,7 +65,8 @@ class ModelConfig:
         )
         for name in ("input_size", "hidden_size", "num_layers", "output_size"):
             value = getattr(self, name)
-            need(isinstance(value, int) and value > 0, f"{name} must be a positive int, got {value!r}")
+            need(isinstance(value, int) and value > 0,
+                 f"{name} must be a positive int, got {value!r}")
         need(0.0 <= self.dropout < 1.0, f"dropout must be in [0, 1), got {self.dropout}")
         need(
             self.vocab_size is None or (isinstance(self.vocab_size, int) and self.vocab_size > 0),

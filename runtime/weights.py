@@ -64,8 +64,9 @@ def base_names(entries: dict[str, np.ndarray]) -> list[str]:
     names = set()
     for key in entries:
         for suffix in SUFFIXES:
-            if key.endswith(suffix) and key[: -len(suffix)] and _is_encoded(entries, key[: -len(suffix)]):
-                names.add(key[: -len(suffix)])
+            stem = key[: -len(suffix)]
+            if key.endswith(suffix) and stem and _is_encoded(entries, stem):
+                names.add(stem)
                 break
         else:
             names.add(key)

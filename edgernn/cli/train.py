@@ -88,7 +88,8 @@ def command(dataset, data, csv_file, target, features, window, horizon, differen
     if csv_file and not target:
         raise click.UsageError("--csv needs --target COLUMN")
 
-    from edgernn.train import TrainConfig, checkpoint_path, torch_threads, train_bundle
+    from edgernn.models import torch_threads
+    from edgernn.train import TrainConfig, checkpoint_path, train_bundle
 
     config = TrainConfig(**train, resume=resume)
     loaded = _load(dataset, data, csv_file, target, features, window, horizon, difference,

@@ -7,7 +7,8 @@ from click.testing import CliRunner
 
 from edgernn.cli import main
 from edgernn.data import load_dataset
-from edgernn.train import TrainConfig, torch_threads, train_bundle
+from edgernn.models import torch_threads
+from edgernn.train import TrainConfig, train_bundle
 
 
 @pytest.fixture(scope="module")

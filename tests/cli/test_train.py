@@ -9,8 +9,9 @@ from click.testing import CliRunner
 
 from edgernn.cli import main
 from edgernn.cli.train import DEFAULTS
+from edgernn.models import torch_threads
 from edgernn.runtime.bundle import read_bundle
-from edgernn.train import TrainConfig, checkpoint_path, torch_threads
+from edgernn.train import TrainConfig, checkpoint_path
 
 TINY = ["--layers", "1", "--hidden", "8", "--epochs", "2"]
 

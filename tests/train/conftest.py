@@ -3,7 +3,7 @@ import dataclasses
 import pytest
 
 from edgernn.data import Split, load_dataset
-from edgernn.train import torch_threads
+from edgernn.models import torch_threads
 
 
 def head(split: Split, n: int) -> Split:
