@@ -73,6 +73,9 @@ class StreamPool:
         """Advance every stream in ``samples`` by its sample; returns ``{id: y}``."""
         if not samples:
             return {}
+        ys = self.model._step_pool(samples, self._slot, self._states.tensors)
+        if ys is not None:
+            return ys
         sids = list(samples)
         ys = self._advance(sids, self._inputs(list(samples.values())), unique=True)
         return dict(zip(sids, ys))

@@ -43,18 +43,30 @@ class StreamingModel:
         self._y_std = _vector(pre, "target_std", np.float32) if self._scale_y else None
         self.vocabulary = list(pre.get("vocabulary") or []) or None
         self._ids = {tok: i for i, tok in enumerate(self.vocabulary or [])}
-        self._plain_y = self._y_std is None and self._y_mean is None
-        self._shape = backend.input_shape
-        plain = self._mean is None and self._inv_std is None and not self.config.token_input
-        self._fast_dtype = np.dtype(np.float32) if plain else None
         self._state = self.new_state()
-        st = self._state
-        # steps bound to the default state's two buffer sets (index: the current set)
-        self._bound = backend.bind(st._sets[0], st._sets[1]), backend.bind(st._sets[1], st._sets[0])
-        if None in self._bound:
-            self._bound = None
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # held by a checked-path step (see _enter)
         self._closed = False
+        # compiled fast paths where the backend has them: one stepper per default-state buffer
+        # set (stepping it in place), and one for StreamPool; they stand aside while the lock
+        # is held, and run atomically (GIL held) otherwise
+        self._bound = self._pool_stepper = None
+        affine = None if self.config.token_input else self._affine()
+        if affine is not None:
+            bound = tuple(backend.stepper(s, self._lock, affine) for s in self._state._sets)
+            if None not in bound:
+                self._bound = bound
+                self._pool_stepper = backend.stepper(None, self._lock, affine)
+
+    def _affine(self) -> tuple | None:
+        """The preprocessing as float32 vectors (input shift, input scale, output scale, output
+        shift), each None when absent; None when a vector does not fit the model's sizes."""
+        sizes = (self.config.input_size,) * 2 + (self.config.output_size,) * 2
+        vectors = (self._mean, self._inv_std, self._y_std, self._y_mean)
+        try:
+            return tuple(None if v is None else np.ascontiguousarray(
+                np.broadcast_to(v, (n,)), np.float32) for v, n in zip(vectors, sizes))
+        except ValueError:
+            return None
 
     # ---- states ----
     def new_state(self, batch: int = 1) -> State:
@@ -78,28 +90,19 @@ class StreamingModel:
     # ---- stepping ----
     def step(self, x, state: State | None = None) -> np.ndarray:
         """One sample in, one output vector (O,) out; advances ``state`` (default: the model's)."""
-        # The common case, kept flat (every attribute lookup shows at ~5 µs a step): a float32
-        # sample of the right shape, the default state, a bound kernel, the lock free. The
-        # dtype test is by identity (numpy's canonical float32); anything else, a closed model
-        # (its binding dropped) or a busy lock takes the checked path below.
+        # The common case, kept flat (every Python operation shows at ~4 µs a step): the default
+        # state and a compiled stepper, which steps the current buffer set in place and returns
+        # None for anything but a float32 sample of the right shape, or while the lock is held.
+        # Those, and a closed model (binding dropped), take the checked path below, which
+        # converts, or refuses with a clear error.
         bound = self._bound
-        if (state is None and bound is not None and type(x) is np.ndarray
-                and x.dtype is self._fast_dtype and x.shape == self._shape
-                and self._lock.acquire(False)):
-            st = self._state
-            try:
-                y = bound[st._cur](x)
-                st._cur = 1 - st._cur
-            finally:
-                self._lock.release()
-            return y[0].copy() if self._plain_y else self._output(y[0])
-        fast = type(x) is np.ndarray and x.dtype == self._fast_dtype and x.shape == self._shape
+        if state is None and bound is not None:
+            y = bound[self._state._cur](x)
+            if y is not None:
+                return y
         if state is None:
             state = self._state
-        if fast:
-            xs = x[None]  # no conversion, no preprocessing
-        else:
-            xs = self._one(x)
+        xs = self._one(x)
         if state.batch != 1:
             raise InputError(f"step() takes a state of batch 1, this one has {state.batch}; "
                              "use step_batch()")
@@ -127,6 +130,13 @@ class StreamingModel:
         """Yield one output per sample of ``samples``, stepping lazily."""
         for x in samples:
             yield self.step(x, state)
+
+    def _step_pool(self, samples: dict, slot: dict, tensors: dict) -> dict | None:
+        """StreamPool's fast path: step rows ``slot[id]`` of ``tensors`` in place by ``samples``
+        -> ``{id: y}``; None where there is none, or the samples need the checked path."""
+        stepper = self._pool_stepper
+        return None if stepper is None else stepper.pool(samples, slot, tensors["h"],
+                                                         tensors.get("c"))
 
     def _enter(self) -> None:
         """Take the model for one step: refused (not blocked) when closed or in use."""
@@ -193,7 +203,7 @@ class StreamingModel:
         """Release the backend; later steps raise :class:`StreamError`."""
         if not self._closed:
             self._closed = True
-            self._bound = None  # the fast path in step() is gone; _enter() raises
+            self._bound = self._pool_stepper = None  # no fast paths; _enter() raises
             self.backend.close()
 
     def __enter__(self):

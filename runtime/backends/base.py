@@ -89,9 +89,13 @@ class Backend:
         if self.token_input and x.size and (x.min() < 0 or x.max() >= self.config.vocab_size):
             raise InputError(f"token ids must be in [0, {self.config.vocab_size}), got {x}")
 
-    def bind(self, state_in: dict, state_out: dict):
-        """Optionally, a fast ``f(x) -> y`` for one sample x (F,) or () and these state buffers of
-        batch 1 (validated here, once); None when the backend has no such path."""
+    def stepper(self, state: dict | None, lock, affine: tuple):
+        """Optionally, a compiled fast path: ``f(x) -> y`` steps one float32 sample through
+        ``state`` (batch 1, validated here) in place, atomically, and returns None for any other
+        input or while ``lock`` (the caller's ``threading.Lock``) is held; ``f.pool(samples,
+        slot, h, c)`` steps a StreamPool. ``affine``: the preprocessing (input shift, input
+        scale, output scale, output shift), float32 vectors or None. None when the backend has
+        no such path."""
         return None
 
     def _nan_message(self) -> str:

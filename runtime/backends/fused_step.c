@@ -28,16 +28,21 @@ typedef struct {
     int32_t cell;           /* 0 rnn tanh, 1 rnn relu, 2 lstm, 3 gru */
     int32_t layers, hidden, input, output, sigmoid_out, token, max_batch;
     const float *embedding; /* (vocab, input) or NULL */
-    mat_t wx[MAXL], wh[MAXL], head;
+    mat_t wx[MAXL], wh[MAXL], head;  /* wh[l].K == 0: wx[l] is the joint fp32 [W_ih | W_hh] */
     float *gx, *gh, *xin, *uscale;
     uint8_t *u;
+    float *sh, *sc;         /* a chunk's gathered state rows (CHUNK, layers * hidden) */
+    float *xh;              /* a chunk's joined [input | h] rows (CHUNK, max(input, hidden) + hidden) */
 } model_t;
 
+/* h_out may be h_in (and c_out c_in): a step reads a layer's state before writing it. With rows
+ * set, stream s keeps its state in row rows[s] of h_in/h_out (c_in/c_out), distinct rows. */
 typedef struct {
     const void *x;
     const float *h_in, *c_in;
     float *h_out, *c_out, *y;
     int32_t batch;
+    const int32_t *rows;
 } io_t;
 
 /* A tile computes 16*JB output columns from column block j for SB consecutive stream rows:
@@ -70,10 +75,31 @@ static void f32_tile_##JB##_##SB(const mat_t *m, int j0, const void *Xv, int ldx
         for (int s = 0; s < SB; s++)                                                          \
             _mm512_storeu_ps(Y + (size_t)s * ldy + 16 * (j0 + j), acc[j][s]);                 \
 }
+F32_TILE(2, 8)
+F32_TILE(1, 8)
 F32_TILE(4, 4)
 F32_TILE(1, 4)
 F32_TILE(8, 1)
-F32_TILE(1, 1)
+
+/* One row, one column block: four partial sums over k break the FMA latency chain (a head of a
+ * few outputs is a single block). */
+static void f32_tile_1_1(const mat_t *m, int j0, const void *Xv, int ldx, const float *us,
+                         float *Y, int ldy) {
+    const int K = m->K;
+    const float *W = (const float *)m->w + (size_t)j0 * K * 16, *X = (const float *)Xv;
+    __m512 acc[4] = {_mm512_loadu_ps(m->bias + 16 * j0), _mm512_setzero_ps(),
+                     _mm512_setzero_ps(), _mm512_setzero_ps()};
+    (void)ldx, (void)us, (void)ldy;
+    int k = 0;
+    for (; k + 4 <= K; k += 4)
+        for (int p = 0; p < 4; p++)
+            acc[p] = _mm512_fmadd_ps(_mm512_loadu_ps(W + (size_t)(k + p) * 16),
+                                     _mm512_set1_ps(X[k + p]), acc[p]);
+    for (; k < K; k++)
+        acc[0] = _mm512_fmadd_ps(_mm512_loadu_ps(W + (size_t)k * 16), _mm512_set1_ps(X[k]), acc[0]);
+    __m512 sum = _mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), _mm512_add_ps(acc[2], acc[3]));
+    _mm512_storeu_ps(Y + 16 * j0, sum);
+}
 
 /* ---- int8 weights x u8 activations, int32 accumulate (vpdpbusd) ---- */
 #define S8_TILE(JB, SB)                                                                       \
@@ -107,34 +133,70 @@ static void s8_tile_##JB##_##SB(const mat_t *m, int j0, const void *Xv, int ldu,
         }                                                                                     \
     }                                                                                         \
 }
+S8_TILE(2, 8)
+S8_TILE(1, 8)
 S8_TILE(4, 4)
 S8_TILE(1, 4)
 S8_TILE(8, 1)
-S8_TILE(1, 1)
 
-/* Cover B rows x all column blocks. Groups of 4 rows take 4x4 tiles, column group outermost so
- * a group's weights stay in L1 while every row group uses them; the remaining rows take 8x1
- * tiles (8 independent accumulators hide the FMA latency when B is 1). */
-static void tile_grid(const mat_t *m, const tile_fn t[4], const uint8_t *X, size_t row_bytes,
+/* One row, one column block, four partial sums (as f32_tile_1_1). */
+static void s8_tile_1_1(const mat_t *m, int j0, const void *Xv, int ldu, const float *us,
+                        float *Y, int ldy) {
+    const int KG = m->Kpad / 4;
+    const int8_t *W = (const int8_t *)m->w + (size_t)j0 * KG * 64;
+    const uint8_t *U = (const uint8_t *)Xv;
+    __m512i acc[4] = {_mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512(),
+                      _mm512_setzero_si512()};
+    (void)ldu, (void)ldy;
+    for (int g = 0; g < KG; g++) {
+        int32_t four;
+        memcpy(&four, U + 4 * g, 4);
+        acc[g & 3] = _mm512_dpbusd_epi32(acc[g & 3], _mm512_set1_epi32(four),
+                                         _mm512_loadu_si512((const void *)(W + (size_t)g * 64)));
+    }
+    __m512i total = _mm512_add_epi32(_mm512_add_epi32(acc[0], acc[1]),
+                                     _mm512_add_epi32(acc[2], acc[3]));
+    int col = 16 * j0;
+    __m512 v = _mm512_cvtepi32_ps(_mm512_sub_epi32(total, _mm512_loadu_si512(
+        (const void *)(m->rowsum + col))));
+    v = _mm512_fmadd_ps(v, _mm512_mul_ps(_mm512_loadu_ps(m->scale + col), _mm512_set1_ps(us[0])),
+                        _mm512_loadu_ps(m->bias + col));
+    _mm512_storeu_ps(Y + col, v);
+}
+
+/* Cover B rows x all column blocks: groups of 8 rows take 2x8 tiles (16 accumulators, two weight
+ * loads per eight broadcasts keep the FMA unit busy), a remaining group of 4 rows 4x4 tiles, column
+ * group outermost so its weights stay in L1 while every row group uses them; single rows take 8x1
+ * tiles (8 independent accumulators hide the FMA latency when B is 1). t: 2x8, 1x8, 4x4, 1x4,
+ * 8x1, 1x1. */
+static void tile_grid(const mat_t *m, const tile_fn t[6], const uint8_t *X, size_t row_bytes,
                       int ldx, const float *us, int B, float *Y, int ldy) {
-    int nb = m->Npad / 16, rows4 = B - B % 4;
-    for (int j = 0; j < nb && rows4;) {
-        int wide = nb - j >= 4;
-        for (int s = 0; s < rows4; s += 4)
+    int nb = m->Npad / 16, rows8 = B - B % 8, rows4 = B - B % 4;
+    for (int j = 0; j < nb && rows8;) {
+        int wide = nb - j >= 2;
+        for (int s = 0; s < rows8; s += 8)
             t[wide ? 0 : 1](m, j, X + s * row_bytes, ldx, us + s, Y + (size_t)s * ldy, ldy);
+        j += wide ? 2 : 1;
+    }
+    for (int j = 0; j < nb && rows4 > rows8;) {
+        int wide = nb - j >= 4;
+        t[wide ? 2 : 3](m, j, X + rows8 * row_bytes, ldx, us + rows8, Y + (size_t)rows8 * ldy,
+                        ldy);
         j += wide ? 4 : 1;
     }
     for (int s = rows4; s < B; s++) {
         const uint8_t *x = X + s * row_bytes;
         float *y = Y + (size_t)s * ldy;
         int j = 0;
-        for (; j + 8 <= nb; j += 8) t[2](m, j, x, ldx, us + s, y, ldy);
-        for (; j < nb; j++) t[3](m, j, x, ldx, us + s, y, ldy);
+        for (; j + 8 <= nb; j += 8) t[4](m, j, x, ldx, us + s, y, ldy);
+        for (; j < nb; j++) t[5](m, j, x, ldx, us + s, y, ldy);
     }
 }
 
-static const tile_fn F32_TILES[4] = {f32_tile_4_4, f32_tile_1_4, f32_tile_8_1, f32_tile_1_1};
-static const tile_fn S8_TILES[4] = {s8_tile_4_4, s8_tile_1_4, s8_tile_8_1, s8_tile_1_1};
+static const tile_fn F32_TILES[6] = {f32_tile_2_8, f32_tile_1_8, f32_tile_4_4, f32_tile_1_4,
+                                     f32_tile_8_1, f32_tile_1_1};
+static const tile_fn S8_TILES[6] = {s8_tile_2_8, s8_tile_1_8, s8_tile_4_4, s8_tile_1_4,
+                                    s8_tile_8_1, s8_tile_1_1};
 
 /* per-row symmetric quantization of X (B, K) to u8 with offset 128, zero padding to Kpad;
  * a row holding NaN/Inf gets a NaN scale, so its outputs are NaN as in fp32 */
@@ -209,11 +271,15 @@ static inline __m512 vtanh(__m512 x) {
 #define ADD _mm512_add_ps
 #define MUL _mm512_mul_ps
 
+/* Gate pre-activations at offset off: input part + recurrent part, or the joint product alone
+ * (r NULL) */
+#define GATE(off) (r ? ADD(LD(a + (off)), LD(r + (off))) : LD(a + (off)))
+
 static void cell(const model_t *md, int B, int l, const float *gx, const float *gh, int ld,
                  const io_t *io) {
     int H = md->hidden, LH = md->layers * md->hidden;
     for (int s = 0; s < B; s++) {
-        const float *a = gx + (size_t)s * ld, *r = gh + (size_t)s * ld;
+        const float *a = gx + (size_t)s * ld, *r = gh ? gh + (size_t)s * ld : NULL;
         const float *h = io->h_in + (size_t)s * LH + l * H;
         float *ho = io->h_out + (size_t)s * LH + l * H;
         const float *c = md->cell == 2 ? io->c_in + (size_t)s * LH + l * H : NULL;
@@ -221,20 +287,19 @@ static void cell(const model_t *md, int B, int l, const float *gx, const float *
         for (int k = 0; k < H; k += 16) {
             __mmask16 mk = H - k >= 16 ? 0xFFFF : (__mmask16)((1u << (H - k)) - 1);
             if (md->cell == 2) {
-                __m512 i = vsigmoid(ADD(LD(a), LD(r))), f = vsigmoid(ADD(LD(a + H), LD(r + H)));
-                __m512 g = vtanh(ADD(LD(a + 2 * H), LD(r + 2 * H)));
-                __m512 o = vsigmoid(ADD(LD(a + 3 * H), LD(r + 3 * H)));
+                __m512 i = vsigmoid(GATE(0)), f = vsigmoid(GATE(H));
+                __m512 g = vtanh(GATE(2 * H)), o = vsigmoid(GATE(3 * H));
                 __m512 cn = _mm512_fmadd_ps(f, LD(c), MUL(i, g));
                 ST(co, cn);
                 ST(ho, MUL(o, vtanh(cn)));
-            } else if (md->cell == 3) {
+            } else if (md->cell == 3) {  /* never joint: the reset gate scales W_hn h + b_hn */
                 __m512 rg = vsigmoid(ADD(LD(a), LD(r))), z = vsigmoid(ADD(LD(a + H), LD(r + H)));
                 __m512 n = vtanh(_mm512_fmadd_ps(rg, LD(r + 2 * H), LD(a + 2 * H)));
                 ST(ho, _mm512_fmadd_ps(z, _mm512_sub_ps(LD(h), n), n));  /* (1-z)n + zh */
             } else if (md->cell == 1) {
-                ST(ho, _mm512_max_ps(_mm512_setzero_ps(), ADD(LD(a), LD(r))));
+                ST(ho, _mm512_max_ps(_mm512_setzero_ps(), GATE(0)));
             } else {
-                ST(ho, vtanh(ADD(LD(a), LD(r))));
+                ST(ho, vtanh(GATE(0)));
             }
         }
     }
@@ -249,9 +314,20 @@ static void step_rows(const model_t *md, const io_t *io, const float *x) {
     const float *inp = x;
     int ld = md->input;
     for (int l = 0; l < md->layers; l++) {
-        gemm(md, &md->wx[l], inp, ld, B, md->gx);
-        gemm(md, &md->wh[l], io->h_in + l * H, LH, B, md->gh);
-        cell(md, B, l, md->gx, md->gh, md->wx[l].Npad, io);
+        if (md->wh[l].K == 0) {  /* one product over the joined [input | h] rows */
+            int K = md->wx[l].K, KX = K - H;
+            for (int s = 0; s < B; s++) {
+                memcpy(md->xh + (size_t)s * K, inp + (size_t)s * ld, sizeof(float) * KX);
+                memcpy(md->xh + (size_t)s * K + KX, io->h_in + (size_t)s * LH + l * H,
+                       sizeof(float) * H);
+            }
+            gemm(md, &md->wx[l], md->xh, K, B, md->gx);
+            cell(md, B, l, md->gx, NULL, md->wx[l].Npad, io);
+        } else {
+            gemm(md, &md->wx[l], inp, ld, B, md->gx);
+            gemm(md, &md->wh[l], io->h_in + l * H, LH, B, md->gh);
+            cell(md, B, l, md->gx, md->gh, md->wx[l].Npad, io);
+        }
         inp = io->h_out + l * H;
         ld = LH;
     }
@@ -261,6 +337,16 @@ static void step_rows(const model_t *md, const io_t *io, const float *x) {
             float v = md->gx[(size_t)s * md->head.Npad + o];
             io->y[(size_t)s * md->output + o] = md->sigmoid_out ? fsigmoid(v) : v;
         }
+}
+
+/* Copy n state rows between the tensors (row rows[s], layers * hidden floats each) and the
+ * contiguous chunk scratch: gather (to_chunk) before a step, scatter after. */
+static void move_rows(float *tensor, float *chunk, const int32_t *rows, int n, int LH,
+                      int to_chunk) {
+    for (int s = 0; s < n; s++) {
+        float *row = tensor + (size_t)rows[s] * LH, *scratch = chunk + (size_t)s * LH;
+        memcpy(to_chunk ? scratch : row, to_chunk ? row : scratch, sizeof(float) * LH);
+    }
 }
 
 /* Steps io->batch streams in chunks. Returns 1, without stepping, when check_finite is set and
@@ -277,11 +363,31 @@ int edgernn_step(const model_t *md, const io_t *io, int check_finite) {
         int n = B - s0 < CHUNK ? B - s0 : CHUNK;
         io_t part = *io;
         part.batch = n;
-        part.h_in += (size_t)s0 * LH;
-        part.h_out += (size_t)s0 * LH;
-        if (io->c_in) {
-            part.c_in += (size_t)s0 * LH;
-            part.c_out += (size_t)s0 * LH;
+        part.rows = NULL;
+        const int32_t *rows = io->rows ? io->rows + s0 : NULL;
+        int first = s0;  /* the chunk's first state row, when its rows are consecutive */
+        if (rows) {
+            int s = 1;
+            while (s < n && rows[s] == rows[0] + s) s++;
+            if (s == n) {
+                first = rows[0];
+                rows = NULL;
+            }
+        }
+        if (rows) {  /* gather, step the chunk in place, scatter */
+            move_rows((float *)io->h_in, md->sh, rows, n, LH, 1);
+            part.h_in = part.h_out = md->sh;
+            if (io->c_in) {
+                move_rows((float *)io->c_in, md->sc, rows, n, LH, 1);
+                part.c_in = part.c_out = md->sc;
+            }
+        } else {
+            part.h_in += (size_t)first * LH;
+            part.h_out += (size_t)first * LH;
+            if (io->c_in) {
+                part.c_in += (size_t)first * LH;
+                part.c_out += (size_t)first * LH;
+            }
         }
         part.y += (size_t)s0 * md->output;
         const float *x;
@@ -295,43 +401,339 @@ int edgernn_step(const model_t *md, const io_t *io, int check_finite) {
             x = (const float *)io->x + (size_t)s0 * md->input;
         }
         step_rows(md, &part, x);
+        if (rows) {
+            move_rows(io->h_out, md->sh, rows, n, LH, 0);
+            if (io->c_in) move_rows(io->c_out, md->sc, rows, n, LH, 0);
+        }
     }
     return 0;
 }
 
 #ifdef EDGERNN_PYMODULE
-/* With Python's headers the same library is also a module whose step1(model, io, x, check)
- * copies one sample from x's buffer and steps: no ctypes argument conversion, no numpy copy. */
+/* With Python's and numpy's headers the same library is also the module _fused_step. Its Stepper
+ * runs the step without ctypes or Python-level copies: it reads float32 samples straight from
+ * numpy arrays, applies the bundle's input and output scaling (float32, in numpy's order) and
+ * returns fresh output arrays. It holds the GIL throughout, so a call is atomic to Python. */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#define NPY_NO_DEPRECATED_API NPY_1_7_API_VERSION
+#include <numpy/arrayobject.h>
 
-static PyObject *py_step1(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
-    (void)self;
+enum { IN_SHIFT, IN_SCALE, OUT_SCALE, OUT_SHIFT };
+
+typedef struct {
+    PyObject_HEAD
+    vectorcallfunc vectorcall;
+    const model_t *md;
+    PyObject *owner;          /* keeps the model's memory alive */
+    PyObject *lock;           /* the model's threading.Lock: held means in use elsewhere */
+    PyObject *error;          /* exception type raised for NaN/Inf input; NULL: propagate */
+    PyObject *message;        /* its message */
+    PyArrayObject *h, *c;     /* the state a call advances (batch 1), or NULL */
+    const float *affine[4];   /* IN_SHIFT ... OUT_SHIFT, or NULL */
+    PyObject *affine_arrays[4];
+    float *x, *y;             /* scratch for `room` samples */
+    int32_t *rows;
+    Py_ssize_t room;
+} Stepper;
+
+/* Copy obj, a float32 (input,) numpy array, into dst with the input scaling; 0 (no error set)
+ * when obj is anything else, which the caller's checked path converts or refuses. */
+static int read_sample(const Stepper *st, PyObject *obj, float *dst) {
+    const int F = st->md->input;
+    if (st->md->token || !PyArray_CheckExact(obj)) return 0;
+    PyArrayObject *a = (PyArrayObject *)obj;
+    if (PyArray_TYPE(a) != NPY_FLOAT32 || PyArray_NDIM(a) != 1 || PyArray_DIM(a, 0) != F ||
+        PyArray_ISBYTESWAPPED(a))
+        return 0;
+    const char *p = PyArray_BYTES(a);
+    const npy_intp stride = PyArray_STRIDE(a, 0);
+    const float *shift = st->affine[IN_SHIFT], *scale = st->affine[IN_SCALE];
+    for (int k = 0; k < F; k++) {
+        float v;
+        memcpy(&v, p + k * stride, sizeof v);
+        if (shift) v = v - shift[k];
+        if (scale) v = v * scale[k];
+        dst[k] = v;
+    }
+    return 1;
+}
+
+/* The output scaling of n rows of y, in place. */
+static void scale_outputs(const Stepper *st, float *y, Py_ssize_t n) {
+    const float *scale = st->affine[OUT_SCALE], *shift = st->affine[OUT_SHIFT];
+    const int O = st->md->output;
+    if (!scale && !shift) return;
+    for (Py_ssize_t i = 0; i < n * O; i++) {
+        float v = y[i];
+        if (scale) v = v * scale[i % O];
+        if (shift) v = v + shift[i % O];
+        y[i] = v;
+    }
+}
+
+/* A fresh float32 (n, output) array of y with the output scaling ((output,) when n is 0). */
+static PyArrayObject *new_outputs(const Stepper *st, const float *y, Py_ssize_t n) {
+    npy_intp dims[2] = {n ? n : st->md->output, st->md->output};
+    PyArrayObject *arr = (PyArrayObject *)PyArray_SimpleNew(n ? 2 : 1, dims, NPY_FLOAT32);
+    if (!arr) return NULL;
+    float *out = PyArray_DATA(arr);
+    memcpy(out, y, sizeof(float) * (n ? n : 1) * st->md->output);
+    scale_outputs(st, out, n ? n : 1);
+    return arr;
+}
+
+static PyObject *str_locked;
+
+/* 1 when the model's lock is held (a checked-path step is under way), 0 when free, -1 error.
+ * The GIL is held from here to the end of the step, so no thread can take it meanwhile. */
+static int in_use(const Stepper *st) {
+    PyObject *held = PyObject_CallMethodNoArgs(st->lock, str_locked);
+    if (!held) return -1;
+    int b = PyObject_IsTrue(held);
+    Py_DECREF(held);
+    return b;
+}
+
+static int grow(Stepper *st, Py_ssize_t n) {
+    if (n <= st->room) return 0;
+    float *x = PyMem_Realloc(st->x, sizeof(float) * n * (st->md->input > 0 ? st->md->input : 1));
+    if (x) st->x = x;
+    float *y = x ? PyMem_Realloc(st->y, sizeof(float) * n * st->md->output) : NULL;
+    if (y) st->y = y;
+    int32_t *rows = y ? PyMem_Realloc(st->rows, sizeof(int32_t) * n) : NULL;
+    if (!rows) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    st->rows = rows;
+    st->room = n;
+    return 0;
+}
+
+static PyObject *nonfinite(const Stepper *st) {
+    PyErr_SetObject(st->error, st->message);
+    return NULL;
+}
+
+/* A state tensor: float32, C-contiguous (rows, layers, hidden); NULL with ValueError if not. */
+static PyArrayObject *state_tensor(const model_t *md, PyObject *obj, const char *name) {
+    PyArrayObject *a = (PyArrayObject *)obj;
+    if (!PyArray_CheckExact(obj) || PyArray_TYPE(a) != NPY_FLOAT32 || PyArray_NDIM(a) != 3 ||
+        !PyArray_IS_C_CONTIGUOUS(a) || PyArray_ISBYTESWAPPED(a) || !PyArray_ISWRITEABLE(a) ||
+        PyArray_DIM(a, 1) != md->layers || PyArray_DIM(a, 2) != md->hidden) {
+        PyErr_Format(PyExc_ValueError, "state %s must be a writeable C-contiguous float32 array "
+                     "(streams, %d, %d)", name, md->layers, md->hidden);
+        return NULL;
+    }
+    return a;
+}
+
+/* stepper(x) -> y: one sample through the bound state; None when x is not a float32 sample or
+ * the model is in use (the checked path converts, refuses or reports) */
+static PyObject *stepper_call(PyObject *self, PyObject *const *args, size_t nargsf,
+                             PyObject *kwnames) {
+    Stepper *st = (Stepper *)self;
+    if (PyVectorcall_NARGS(nargsf) != 1 || kwnames || !st->h) {
+        PyErr_SetString(PyExc_TypeError, "a bound stepper takes one sample");
+        return NULL;
+    }
+    int busy = in_use(st);
+    if (busy < 0) return NULL;
+    if (busy || !read_sample(st, args[0], st->x)) Py_RETURN_NONE;
+    float *h = PyArray_DATA(st->h), *c = st->c ? PyArray_DATA(st->c) : NULL;
+    io_t io = {st->x, h, c, h, c, st->y, 1, NULL};
+    if (edgernn_step(st->md, &io, st->error != NULL)) return nonfinite(st);
+    return (PyObject *)new_outputs(st, st->y, 0);
+}
+
+/* pool(samples, slot, h, c) -> {id: y}: samples {id: x} step the rows slot[id] of the state
+ * tensors h and c (None unless LSTM) in place. None when an id is not an int known to slot, a
+ * sample is not a float32 array or the model is in use: the caller's checked path handles it. */
+static PyObject *stepper_pool(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    Stepper *st = (Stepper *)self;
+    const model_t *md = st->md;
     if (nargs != 4) {
-        PyErr_SetString(PyExc_TypeError, "step1(model, io, x, check_finite)");
+        PyErr_SetString(PyExc_TypeError, "pool(samples, slot, h, c)");
+        return NULL;
+    }
+    PyObject *samples = args[0], *slot = args[1];
+    if (!PyDict_CheckExact(samples) || !PyDict_Check(slot)) Py_RETURN_NONE;
+    int busy = in_use(st);
+    if (busy) return busy < 0 ? NULL : Py_NewRef(Py_None);
+    PyArrayObject *h = state_tensor(md, args[2], "h"), *c = NULL;
+    if (!h) return NULL;
+    if (md->cell == 2) {
+        c = state_tensor(md, args[3], "c");
+        if (!c) return NULL;
+        if (PyArray_DIM(c, 0) != PyArray_DIM(h, 0)) {
+            PyErr_SetString(PyExc_ValueError, "state h and c hold different numbers of streams");
+            return NULL;
+        }
+    }
+    Py_ssize_t n = PyDict_GET_SIZE(samples), pos = 0, i = 0;
+    if (grow(st, n) < 0) return NULL;
+    PyObject *key, *value;
+    while (PyDict_Next(samples, &pos, &key, &value)) {
+        if (!PyLong_CheckExact(key)) Py_RETURN_NONE;  /* hashing ints runs no Python code */
+        PyObject *row = PyDict_GetItemWithError(slot, key);
+        if (!row) {
+            if (PyErr_Occurred()) return NULL;
+            Py_RETURN_NONE;
+        }
+        long r = PyLong_AsLong(row);
+        if (r == -1 && PyErr_Occurred()) return NULL;
+        if (r < 0 || r >= PyArray_DIM(h, 0)) {
+            PyErr_Format(PyExc_ValueError, "row %ld is outside the state's %zd streams", r,
+                         (Py_ssize_t)PyArray_DIM(h, 0));
+            return NULL;
+        }
+        if (!read_sample(st, value, st->x + (size_t)i * md->input)) Py_RETURN_NONE;
+        st->rows[i++] = (int32_t)r;
+    }
+    float *hd = PyArray_DATA(h), *cd = c ? PyArray_DATA(c) : NULL;
+    io_t io = {st->x, hd, cd, hd, cd, st->y, (int32_t)n, st->rows};
+    if (edgernn_step(md, &io, st->error != NULL)) return nonfinite(st);
+    /* one fresh (n, output) block; each stream's y is a row of it */
+    PyArrayObject *block = new_outputs(st, st->y, n);
+    PyObject *out = block ? PyDict_New() : NULL;
+    if (!out) {
+        Py_XDECREF(block);
+        return NULL;
+    }
+    npy_intp O = md->output;
+    float *rows = PyArray_DATA(block);
+    for (pos = 0, i = 0; PyDict_Next(samples, &pos, &key, &value); i++) {
+        PyArray_Descr *f32 = PyArray_DescrFromType(NPY_FLOAT32);  /* reference stolen below */
+        PyObject *y = f32 ? PyArray_NewFromDescr(&PyArray_Type, f32, 1, &O, NULL,
+                                                 rows + (size_t)i * O, NPY_ARRAY_CARRAY, NULL)
+                          : NULL;
+        if (y && PyArray_SetBaseObject((PyArrayObject *)y, Py_NewRef(block)) < 0) Py_CLEAR(y);
+        if (!y || PyDict_SetItem(out, key, y) < 0) {
+            Py_XDECREF(y);
+            Py_DECREF(out);
+            Py_DECREF(block);
+            return NULL;
+        }
+        Py_DECREF(y);
+    }
+    Py_DECREF(block);
+    return out;
+}
+
+static void stepper_dealloc(PyObject *self) {
+    Stepper *st = (Stepper *)self;
+    Py_XDECREF(st->owner);
+    Py_XDECREF(st->lock);
+    Py_XDECREF(st->error);
+    Py_XDECREF(st->message);
+    Py_XDECREF(st->h);
+    Py_XDECREF(st->c);
+    for (int k = 0; k < 4; k++) Py_XDECREF(st->affine_arrays[k]);
+    PyMem_Free(st->x);
+    PyMem_Free(st->y);
+    PyMem_Free(st->rows);
+    Py_TYPE(self)->tp_free(self);
+}
+
+static PyMethodDef stepper_methods[] = {
+    {"pool", (PyCFunction)(void (*)(void))stepper_pool, METH_FASTCALL,
+     "pool(samples, slot, h, c) -> {id: y} or None"},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject StepperType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "_fused_step.Stepper",
+    .tp_basicsize = sizeof(Stepper),
+    .tp_dealloc = stepper_dealloc,
+    .tp_vectorcall_offset = offsetof(Stepper, vectorcall),
+    .tp_call = PyVectorcall_Call,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_VECTORCALL,
+    .tp_doc = "the fused step for one model; see fused_step.c",
+    .tp_methods = stepper_methods,
+};
+
+/* A float32 C-contiguous 1-D array of n values, or None; -1 with ValueError otherwise. */
+static int vector_arg(PyObject *obj, npy_intp n, const char *what, PyObject **keep,
+                      const float **data) {
+    if (obj == Py_None) return 0;
+    PyArrayObject *a = (PyArrayObject *)obj;
+    if (!PyArray_CheckExact(obj) || PyArray_TYPE(a) != NPY_FLOAT32 || PyArray_NDIM(a) != 1 ||
+        PyArray_DIM(a, 0) != n || !PyArray_IS_C_CONTIGUOUS(a) || PyArray_ISBYTESWAPPED(a)) {
+        PyErr_Format(PyExc_ValueError, "%s must be a float32 array of %zd values or None", what,
+                     (Py_ssize_t)n);
+        return -1;
+    }
+    Py_INCREF(obj);
+    *keep = obj;
+    *data = PyArray_DATA(a);
+    return 0;
+}
+
+/* stepper(model_address, owner, lock, error_type, message, h, c, in_shift, in_scale, out_scale,
+ * out_shift): error_type None propagates NaN/Inf; h, c (None unless LSTM) are the batch-1
+ * state a call advances, or both None for a stepper used only through pool(). */
+static PyObject *make_stepper(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
+    (void)module;
+    if (nargs != 11) {
+        PyErr_SetString(PyExc_TypeError, "stepper() takes 11 arguments");
         return NULL;
     }
     const model_t *md = PyLong_AsVoidPtr(args[0]);
-    const io_t *io = PyLong_AsVoidPtr(args[1]);
-    if (PyErr_Occurred()) return NULL;
-    Py_buffer view;
-    if (PyObject_GetBuffer(args[2], &view, PyBUF_C_CONTIGUOUS) < 0) return NULL;
-    Py_ssize_t want = md->token ? (Py_ssize_t)sizeof(int64_t) : (Py_ssize_t)sizeof(float) * md->input;
-    if (view.len != want) {
-        PyBuffer_Release(&view);
-        PyErr_Format(PyExc_BufferError, "one sample is %zd bytes, got %zd", want, view.len);
-        return NULL;
+    if (!md) return PyErr_Occurred() ? NULL : PyErr_Format(PyExc_ValueError, "null model");
+    Stepper *st = PyObject_New(Stepper, &StepperType);
+    if (!st) return NULL;
+    st->vectorcall = stepper_call;
+    st->md = md;
+    st->x = st->y = NULL;
+    st->rows = NULL;
+    st->room = 0;
+    st->h = st->c = NULL;
+    for (int k = 0; k < 4; k++) {
+        st->affine[k] = NULL;
+        st->affine_arrays[k] = NULL;
     }
-    memcpy((void *)io->x, view.buf, (size_t)want);
-    PyBuffer_Release(&view);
-    return PyBool_FromLong(edgernn_step(md, io, PyObject_IsTrue(args[3])));
+    st->owner = Py_NewRef(args[1]);
+    st->lock = Py_NewRef(args[2]);
+    st->error = args[3] == Py_None ? NULL : Py_NewRef(args[3]);
+    st->message = Py_NewRef(args[4]);
+    PyObject *self = (PyObject *)st;
+    if (args[5] != Py_None) {
+        PyArrayObject *h = state_tensor(md, args[5], "h"), *c = NULL;
+        if (!h) goto fail;
+        st->h = (PyArrayObject *)Py_NewRef(h);
+        if (md->cell == 2) {
+            if (!(c = state_tensor(md, args[6], "c"))) goto fail;
+            st->c = (PyArrayObject *)Py_NewRef(c);
+        }
+        if (PyArray_DIM(h, 0) != 1 || (c && PyArray_DIM(c, 0) != 1)) goto fail;
+    }
+    const npy_intp sizes[4] = {md->input, md->input, md->output, md->output};
+    const char *names[4] = {"in_shift", "in_scale", "out_scale", "out_shift"};
+    for (int k = 0; k < 4; k++)
+        if (vector_arg(args[7 + k], sizes[k], names[k], &st->affine_arrays[k], &st->affine[k]))
+            goto fail;
+    if (grow(st, 1) < 0) goto fail;
+    return self;
+fail:
+    if (!PyErr_Occurred()) PyErr_SetString(PyExc_ValueError, "a bound state holds one stream");
+    Py_DECREF(self);
+    return NULL;
 }
 
 static PyMethodDef methods[] = {
-    {"step1", (PyCFunction)(void (*)(void))py_step1, METH_FASTCALL, "one sample, one step"},
+    {"stepper", (PyCFunction)(void (*)(void))make_stepper, METH_FASTCALL,
+     "stepper(model_address, owner, lock, error_type, message, h, c, in_shift, in_scale, "
+     "out_scale, out_shift)"},
     {NULL, NULL, 0, NULL},
 };
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_fused_step", NULL, -1, methods,
                                     NULL, NULL, NULL, NULL};
-PyMODINIT_FUNC PyInit__fused_step(void) { return PyModule_Create(&module); }
+PyMODINIT_FUNC PyInit__fused_step(void) {
+    import_array();
+    if (PyType_Ready(&StepperType) < 0) return NULL;
+    if (!(str_locked = PyUnicode_InternFromString("locked"))) return NULL;
+    return PyModule_Create(&module);
+}
 #endif

@@ -4,7 +4,9 @@ The shared library is compiled on first use into a cache directory (``$EDGERNN_C
 ``~/.cache/edgernn``), keyed by the source, compiler and CPU, with ``-O3 -march=native``. It needs
 AVX-512 with VNNI; where it cannot be built, ``kernel_status`` says why and the numpy backend
 falls back to its reference path. Weights are packed once per model; each (state, batch) pairing
-gets a prebuilt call record so a step costs one ctypes call.
+gets a prebuilt call record so a step costs one ctypes call. Where Python's and numpy's headers
+are present the library is also the module ``_fused_step``, whose ``Stepper`` serves the
+single-sample and pool fast paths with no ctypes call and no Python-level copy.
 """
 
 from __future__ import annotations
@@ -41,12 +43,13 @@ class Model(ctypes.Structure):
                                               "sigmoid_out", "token", "max_batch")]
     _fields_ += [("embedding", ctypes.c_void_p), ("wx", Mat * MAXL), ("wh", Mat * MAXL),
                  ("head", Mat)]
-    _fields_ += [(n, ctypes.c_void_p) for n in ("gx", "gh", "xin", "uscale", "u")]
+    _fields_ += [(n, ctypes.c_void_p)
+                 for n in ("gx", "gh", "xin", "uscale", "u", "sh", "sc", "xh")]
 
 
 class IO(ctypes.Structure):
     _fields_ = [(n, ctypes.c_void_p) for n in ("x", "h_in", "c_in", "h_out", "c_out", "y")]
-    _fields_ += [("batch", ctypes.c_int32)]
+    _fields_ += [("batch", ctypes.c_int32), ("rows", ctypes.c_void_p)]
 
 
 def cache_dir() -> Path:
@@ -66,7 +69,7 @@ def _cpu_flags() -> set[str]:
 
 @functools.lru_cache(maxsize=1)
 def _build() -> tuple[ctypes.CDLL | None, object, str]:
-    """(library, its module's step1 or None, "built") or (None, None, why not); tried once."""
+    """(library, the library as a module or None, "built") or (None, None, why not); tried once."""
     try:
         return (*_load(), "built")
     except (BackendUnavailableError, OSError, ImportError) as exc:
@@ -89,11 +92,14 @@ def _load() -> tuple[ctypes.CDLL, object]:
     compiler = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
     if not compiler:
         raise BackendUnavailableError("no C compiler found (install gcc or set CC)")
-    cmd = [compiler, "-O3", "-march=native", "-fno-math-errno", "-shared", "-fPIC"]
+    # no FMA contraction of plain C: the module's scaling must round as numpy's does
+    cmd = [compiler, "-O3", "-march=native", "-fno-math-errno", "-ffp-contract=off", "-shared",
+           "-fPIC"]
     include = Path(sysconfig.get_paths()["include"])
-    if (include / "Python.h").is_file():  # also build the module entry point (see fused_step.c)
-        cmd += ["-DEDGERNN_PYMODULE", f"-I{include}"]
-    key = hashlib.sha256(SOURCE.read_bytes() + " ".join(cmd).encode()
+    numpy_include = Path(np.get_include())
+    if (include / "Python.h").is_file() and (numpy_include / "numpy" / "arrayobject.h").is_file():
+        cmd += ["-DEDGERNN_PYMODULE", f"-I{include}", f"-I{numpy_include}"]
+    key = hashlib.sha256(SOURCE.read_bytes() + " ".join(cmd).encode() + np.__version__.encode()
                          + " ".join(sorted(flags)).encode()).hexdigest()[:16]
     lib = cache_dir() / "kernels" / f"fused_step-{key}.so"
     if not lib.exists():
@@ -103,13 +109,12 @@ def _load() -> tuple[ctypes.CDLL, object]:
             raise BackendUnavailableError(f"cannot build {lib} with {compiler}: {exc}") from exc
     cdll = ctypes.CDLL(str(lib))
     cdll.edgernn_step.restype = ctypes.c_int
-    step1 = None
+    module = None
     if "-DEDGERNN_PYMODULE" in cmd:
         spec = importlib.util.spec_from_file_location("_fused_step", lib)
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
-        step1 = module.step1
-    return cdll, step1
+    return cdll, module
 
 
 def _compile(cmd: list[str], lib: Path) -> None:
@@ -150,16 +155,23 @@ class FusedStep:
             m.embedding = self._ptr(weights.decode(t, "embedding.weight"))
         self.int8 = False
         for k in range(c.num_layers):
-            m.wx[k] = self._mat(t, f"rnn.weight_ih_l{k}", f"rnn.bias_ih_l{k}")
-            m.wh[k] = self._mat(t, f"rnn.weight_hh_l{k}", f"rnn.bias_hh_l{k}")
+            names = (f"rnn.weight_ih_l{k}", f"rnn.bias_ih_l{k}", f"rnn.weight_hh_l{k}",
+                     f"rnn.bias_hh_l{k}")
+            if c.cell != "gru" and not any(weights.encoding_of(t, n).endswith("int8")
+                                           for n in names[::2]):
+                # LSTM/RNN float layers: one product over [x | h] (wh[k] stays empty, K = 0)
+                w_ih, b_ih, w_hh, b_hh = (weights.decode(t, n) for n in names)
+                m.wx[k] = self._f32_mat(np.concatenate([w_ih, w_hh], 1), b_ih + b_hh)
+            else:
+                m.wx[k] = self._mat(t, *names[:2])
+                m.wh[k] = self._mat(t, *names[2:])
         m.head = self._mat(t, "head.weight", "head.bias")
         self._model = m
         self._model_ref = ctypes.byref(m)
         self._npad = max([m.head.Npad] + [m.wx[k].Npad for k in range(c.num_layers)])
         self._kpad = max([m.head.Kpad] + [max(m.wx[k].Kpad, m.wh[k].Kpad)
                                            for k in range(c.num_layers)])
-        self._scratch = []
-        self._grow(1)
+        self._scratch = self._allocate_scratch()
         self._calls: dict = {}
 
     def describe(self) -> str:
@@ -187,33 +199,42 @@ class FusedStep:
             mat = Mat(w=self._ptr(packed), scale=self._ptr(sp), rowsum=self._ptr(rowsum),
                       K=k, Kpad=kpad, Npad=npad, int8=1)
         else:
-            w = weights.decode(tensors, name)
-            n, k = w.shape
-            npad = _pad(n, 16)
-            wp = np.zeros((npad, k), np.float32)
-            wp[:n] = w
-            packed = np.ascontiguousarray(wp.reshape(npad // 16, 16, k).transpose(0, 2, 1))
-            mat = Mat(w=self._ptr(packed), K=k, Kpad=_pad(k, 4), Npad=npad, int8=0)
+            return self._f32_mat(weights.decode(tensors, name), bias)
         bp = np.zeros(mat.Npad, np.float32)
         bp[:n] = bias
         mat.bias = self._ptr(bp)
         return mat
 
-    def _grow(self, batch: int) -> None:
+    def _f32_mat(self, w: np.ndarray, bias: np.ndarray) -> Mat:
+        n, k = w.shape
+        npad = _pad(n, 16)
+        wp = np.zeros((npad, k), np.float32)
+        wp[:n] = w
+        packed = np.ascontiguousarray(wp.reshape(npad // 16, 16, k).transpose(0, 2, 1))
+        bp = np.zeros(npad, np.float32)
+        bp[:n] = bias
+        return Mat(w=self._ptr(packed), bias=self._ptr(bp), K=k, Kpad=_pad(k, 4), Npad=npad,
+                   int8=0)
+
+    def _allocate_scratch(self) -> list[np.ndarray]:
+        """Per-chunk work arrays (the kernel steps CHUNK streams at a time), pointed to by C."""
         c, m = self.config, self._model
-        self._scratch = [np.zeros((batch, self._npad), np.float32) for _ in range(2)]
-        self._scratch += [np.zeros((batch, max(c.input_size, 1)), np.float32),
-                          np.zeros(batch, np.float32), np.zeros((batch, self._kpad), np.uint8)]
-        m.gx, m.gh, m.xin, m.uscale, m.u = (a.ctypes.data for a in self._scratch)
-        m.max_batch = batch
+        lh = c.num_layers * c.hidden_size
+        scratch = [np.zeros((CHUNK, self._npad), np.float32) for _ in range(2)]
+        scratch += [np.zeros((CHUNK, max(c.input_size, 1)), np.float32),
+                    np.zeros(CHUNK, np.float32), np.zeros((CHUNK, self._kpad), np.uint8),
+                    np.zeros((CHUNK, lh), np.float32), np.zeros((CHUNK, lh), np.float32),
+                    np.zeros((CHUNK, max(c.input_size, c.hidden_size) + c.hidden_size),
+                             np.float32)]
+        m.gx, m.gh, m.xin, m.uscale, m.u, m.sh, m.sc, m.xh = (a.ctypes.data for a in scratch)
+        m.max_batch = CHUNK
+        return scratch
 
     def _call(self, batch: int, state_in: dict, state_out: dict):
         key = (id(state_in), id(state_out), batch)
         entry = self._calls.get(key)
         if entry is not None and self._same(entry[1], state_in, state_out):
             return entry
-        if min(batch, CHUNK) > self._model.max_batch:
-            self._grow(min(batch, CHUNK))
         c = self.config
         xbuf = np.zeros((batch,) if c.token_input else (batch, c.input_size),
                         np.int64 if c.token_input else np.float32)
@@ -239,29 +260,21 @@ class FusedStep:
             return False
         return len(held) == 2 or (held[2] is state_in["c"] and held[3] is state_out["c"])
 
-    def bind(self, state_in, state_out, check_finite: bool, nan_message):
-        """A one-sample step on these (validated, batch-1) buffers: one call into C."""
-        io_ref, _, xbuf, ybuf, io = self._call(1, state_in, state_out)[:5]
-        x0, step, model = xbuf[0], self._step, self._model_ref
-        step1 = _build()[1]
-        model_at, io_at = ctypes.addressof(self._model), ctypes.addressof(io)
+    def stepper(self, state: dict | None, lock, nan_error: tuple | None, affine: tuple):
+        """The compiled fast path (see fused_step.c), or None where the module was not built.
 
-        def through_ctypes(x):
-            np.copyto(x0, x)
-            if step(model, io_ref, check_finite):
-                raise InputError(nan_message())
-            return ybuf
-
-        def bound(x):
-            try:
-                bad = step1(model_at, io_at, x, check_finite)
-            except (BufferError, ValueError):  # x is not contiguous
-                return through_ctypes(x)
-            if bad:
-                raise InputError(nan_message())
-            return ybuf
-
-        return bound if step1 is not None else through_ctypes
+        ``state``: the (validated) batch-1 tensors a call advances in place, or None for a
+        stepper used only through ``pool``; ``lock``: the caller's lock, whose being held makes
+        a call return None; ``nan_error``: (exception type, message) raised for NaN/Inf input,
+        None to propagate; ``affine``: (input shift, input scale, output scale, output shift)
+        float32 arrays or None, applied as numpy's preprocessing does."""
+        module = _build()[1]
+        if module is None:
+            return None
+        state = state or {}
+        error, message = nan_error or (None, "")
+        return module.stepper(ctypes.addressof(self._model), self, lock, error, message,
+                              state.get("h"), state.get("c"), *affine)
 
     def step(self, x, state_in, state_out, check_finite: bool, nan_message) -> np.ndarray:
         """Run the compiled step; the states were validated by the backend base."""

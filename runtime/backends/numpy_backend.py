@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import cells, weights
-from ..errors import BackendUnavailableError, ConfigError
+from ..errors import BackendUnavailableError, ConfigError, InputError
 from ..gates import onnx_layer_params
 from .base import Backend, ModelSpec
 
@@ -53,11 +53,13 @@ class NumpyBackend(Backend):
     def describe(self) -> str:
         return f"numpy ({self.fused.describe()})" if self.fused else "numpy (reference)"
 
-    def bind(self, state_in, state_out):
-        if self.fused is None:
+    def stepper(self, state, lock, affine):
+        if self.fused is None or self.token_input:
             return None
-        self.check_states(1, state_in, state_out)
-        return self.fused.bind(state_in, state_out, self.nan_policy == "raise", self._nan_message)
+        if state is not None:
+            self.check_states(1, state, state)
+        nan_error = (InputError, self._nan_message()) if self.nan_policy == "raise" else None
+        return self.fused.stepper(state, lock, nan_error, affine)
 
     def _step(self, x, state_in, state_out):
         if self.fused is not None:
