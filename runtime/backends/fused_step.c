@@ -26,7 +26,7 @@ typedef struct {
 
 typedef struct {
     int32_t cell;           /* 0 rnn tanh, 1 rnn relu, 2 lstm, 3 gru */
-    int32_t layers, hidden, input, output, sigmoid_out, token, max_batch;
+    int32_t layers, hidden, input, output, sigmoid_out, token;
     const float *embedding; /* (vocab, input) or NULL */
     mat_t wx[MAXL], wh[MAXL], head;  /* wh[l].K == 0: wx[l] is the joint fp32 [W_ih | W_hh] */
     float *gx, *gh, *xin, *uscale;

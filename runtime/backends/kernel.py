@@ -40,7 +40,7 @@ class Mat(ctypes.Structure):
 
 class Model(ctypes.Structure):
     _fields_ = [(n, ctypes.c_int32) for n in ("cell", "layers", "hidden", "input", "output",
-                                              "sigmoid_out", "token", "max_batch")]
+                                              "sigmoid_out", "token")]
     _fields_ += [("embedding", ctypes.c_void_p), ("wx", Mat * MAXL), ("wh", Mat * MAXL),
                  ("head", Mat)]
     _fields_ += [(n, ctypes.c_void_p)
@@ -227,7 +227,6 @@ class FusedStep:
                     np.zeros((CHUNK, max(c.input_size, c.hidden_size) + c.hidden_size),
                              np.float32)]
         m.gx, m.gh, m.xin, m.uscale, m.u, m.sh, m.sc, m.xh = (a.ctypes.data for a in scratch)
-        m.max_batch = CHUNK
         return scratch
 
     def _call(self, batch: int, state_in: dict, state_out: dict):
