@@ -84,6 +84,9 @@ class StreamPool:
         """The array form of :meth:`step`: ``xs[k]`` is the sample of stream ``ids[k]``;
         returns ``ys`` (n, O) in the same order. No per-stream Python objects are made."""
         ids = list(ids)
+        ys = self.model._step_pool_arrays(ids, xs, self._slot, self._states.tensors)
+        if ys is not None:
+            return ys
         xs = self.model._many(xs)
         if xs.shape != (len(ids), *self.model.backend.input_shape):
             raise InputError(f"xs must have shape {(len(ids), *self.model.backend.input_shape)}, "

@@ -138,6 +138,12 @@ class StreamingModel:
         return None if stepper is None else stepper.pool(samples, slot, tensors["h"],
                                                          tensors.get("c"))
 
+    def _step_pool_arrays(self, ids: list, xs, slot: dict, tensors: dict):
+        """The array form of :meth:`_step_pool`: -> ys (n, O), or None."""
+        stepper = self._pool_stepper
+        return None if stepper is None else stepper.arrays(ids, xs, slot, tensors["h"],
+                                                           tensors.get("c"))
+
     def _enter(self) -> None:
         """Take the model for one step: refused (not blocked) when closed or in use."""
         if self._closed:

@@ -436,27 +436,36 @@ typedef struct {
     float *x, *y;             /* scratch for `room` samples */
     int32_t *rows;
     Py_ssize_t room;
+    uint8_t *seen;            /* arrays(): a mark per state row, zero between calls */
+    Py_ssize_t seen_room;
 } Stepper;
 
 /* Copy obj, a float32 (input,) numpy array, into dst with the input scaling; 0 (no error set)
  * when obj is anything else, which the caller's checked path converts or refuses. */
-static int read_sample(const Stepper *st, PyObject *obj, float *dst) {
-    const int F = st->md->input;
-    if (st->md->token || !PyArray_CheckExact(obj)) return 0;
-    PyArrayObject *a = (PyArrayObject *)obj;
-    if (PyArray_TYPE(a) != NPY_FLOAT32 || PyArray_NDIM(a) != 1 || PyArray_DIM(a, 0) != F ||
-        PyArray_ISBYTESWAPPED(a))
-        return 0;
-    const char *p = PyArray_BYTES(a);
-    const npy_intp stride = PyArray_STRIDE(a, 0);
+static void read_values(const Stepper *st, const char *p, npy_intp stride, float *dst) {
     const float *shift = st->affine[IN_SHIFT], *scale = st->affine[IN_SCALE];
-    for (int k = 0; k < F; k++) {
+    for (int k = 0; k < st->md->input; k++) {
         float v;
         memcpy(&v, p + k * stride, sizeof v);
         if (shift) v = v - shift[k];
         if (scale) v = v * scale[k];
         dst[k] = v;
     }
+}
+
+/* float32, native byte order, of shape (n, input) (n < 0: (input,)) for a float model */
+static int is_samples(const Stepper *st, PyObject *obj, npy_intp n) {
+    PyArrayObject *a = (PyArrayObject *)obj;
+    int nd = n < 0 ? 1 : 2;
+    return !st->md->token && PyArray_CheckExact(obj) && PyArray_TYPE(a) == NPY_FLOAT32 &&
+           PyArray_NDIM(a) == nd && PyArray_DIM(a, nd - 1) == st->md->input &&
+           (n < 0 || PyArray_DIM(a, 0) == n) && !PyArray_ISBYTESWAPPED(a);
+}
+
+static int read_sample(const Stepper *st, PyObject *obj, float *dst) {
+    if (!is_samples(st, obj, -1)) return 0;
+    PyArrayObject *a = (PyArrayObject *)obj;
+    read_values(st, PyArray_BYTES(a), PyArray_STRIDE(a, 0), dst);
     return 1;
 }
 
@@ -548,6 +557,47 @@ static PyObject *stepper_call(PyObject *self, PyObject *const *args, size_t narg
     return (PyObject *)new_outputs(st, st->y, 0);
 }
 
+/* The pool's state tensors (h, c) for a call; 0 with ValueError set if they do not fit. */
+static int pool_state(const Stepper *st, PyObject *h_obj, PyObject *c_obj, PyArrayObject **h,
+                      PyArrayObject **c) {
+    *c = NULL;
+    if (!(*h = state_tensor(st->md, h_obj, "h"))) return 0;
+    if (st->md->cell != 2) return 1;
+    if (!(*c = state_tensor(st->md, c_obj, "c"))) return 0;
+    if (PyArray_DIM(*c, 0) != PyArray_DIM(*h, 0)) {
+        PyErr_SetString(PyExc_ValueError, "state h and c hold different numbers of streams");
+        return 0;
+    }
+    return 1;
+}
+
+/* The state row of stream id key: >= 0; -1 with an error set; -2 (no error) when key is not an
+ * int known to slot, which the caller's checked path reports. */
+static long slot_row(PyObject *slot, PyObject *key, PyArrayObject *h) {
+    if (!PyLong_CheckExact(key)) return -2;  /* hashing ints runs no Python code */
+    PyObject *row = PyDict_GetItemWithError(slot, key);
+    if (!row) return PyErr_Occurred() ? -1 : -2;
+    long r = PyLong_AsLong(row);
+    if (r == -1 && PyErr_Occurred()) return -1;
+    if (r < 0 || r >= PyArray_DIM(h, 0)) {
+        PyErr_Format(PyExc_ValueError, "row %ld is outside the state's %zd streams", r,
+                     (Py_ssize_t)PyArray_DIM(h, 0));
+        return -1;
+    }
+    return r;
+}
+
+/* Step the n samples in st->x through state rows st->rows in place; 0, or -1 with an error. */
+static int step_pool_rows(const Stepper *st, PyArrayObject *h, PyArrayObject *c, Py_ssize_t n) {
+    float *hd = PyArray_DATA(h), *cd = c ? PyArray_DATA(c) : NULL;
+    io_t io = {st->x, hd, cd, hd, cd, st->y, (int32_t)n, st->rows};
+    if (edgernn_step(st->md, &io, st->error != NULL)) {
+        nonfinite(st);
+        return -1;
+    }
+    return 0;
+}
+
 /* pool(samples, slot, h, c) -> {id: y}: samples {id: x} step the rows slot[id] of the state
  * tensors h and c (None unless LSTM) in place. None when an id is not an int known to slot, a
  * sample is not a float32 array or the model is in use: the caller's checked path handles it. */
@@ -562,39 +612,18 @@ static PyObject *stepper_pool(PyObject *self, PyObject *const *args, Py_ssize_t 
     if (!PyDict_CheckExact(samples) || !PyDict_Check(slot)) Py_RETURN_NONE;
     int busy = in_use(st);
     if (busy) return busy < 0 ? NULL : Py_NewRef(Py_None);
-    PyArrayObject *h = state_tensor(md, args[2], "h"), *c = NULL;
-    if (!h) return NULL;
-    if (md->cell == 2) {
-        c = state_tensor(md, args[3], "c");
-        if (!c) return NULL;
-        if (PyArray_DIM(c, 0) != PyArray_DIM(h, 0)) {
-            PyErr_SetString(PyExc_ValueError, "state h and c hold different numbers of streams");
-            return NULL;
-        }
-    }
+    PyArrayObject *h, *c;
+    if (!pool_state(st, args[2], args[3], &h, &c)) return NULL;
     Py_ssize_t n = PyDict_GET_SIZE(samples), pos = 0, i = 0;
     if (grow(st, n) < 0) return NULL;
     PyObject *key, *value;
     while (PyDict_Next(samples, &pos, &key, &value)) {
-        if (!PyLong_CheckExact(key)) Py_RETURN_NONE;  /* hashing ints runs no Python code */
-        PyObject *row = PyDict_GetItemWithError(slot, key);
-        if (!row) {
-            if (PyErr_Occurred()) return NULL;
-            Py_RETURN_NONE;
-        }
-        long r = PyLong_AsLong(row);
-        if (r == -1 && PyErr_Occurred()) return NULL;
-        if (r < 0 || r >= PyArray_DIM(h, 0)) {
-            PyErr_Format(PyExc_ValueError, "row %ld is outside the state's %zd streams", r,
-                         (Py_ssize_t)PyArray_DIM(h, 0));
-            return NULL;
-        }
+        long r = slot_row(slot, key, h);
+        if (r < 0) return r == -1 ? NULL : Py_NewRef(Py_None);
         if (!read_sample(st, value, st->x + (size_t)i * md->input)) Py_RETURN_NONE;
         st->rows[i++] = (int32_t)r;
     }
-    float *hd = PyArray_DATA(h), *cd = c ? PyArray_DATA(c) : NULL;
-    io_t io = {st->x, hd, cd, hd, cd, st->y, (int32_t)n, st->rows};
-    if (edgernn_step(md, &io, st->error != NULL)) return nonfinite(st);
+    if (step_pool_rows(st, h, c, n) < 0) return NULL;
     /* one fresh (n, output) block; each stream's y is a row of it, set in a copy of samples
      * (its keys already in place, so no insert resizes the table) */
     PyArrayObject *block = new_outputs(st, st->y, n);
@@ -623,6 +652,47 @@ static PyObject *stepper_pool(PyObject *self, PyObject *const *args, Py_ssize_t 
     return out;
 }
 
+/* arrays(ids, xs, slot, h, c) -> ys: the array form of pool(); ids a list of n ints, xs float32
+ * (n, input), ys a fresh (n, output) array. None as pool(), and when an id appears twice. */
+static PyObject *stepper_arrays(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    Stepper *st = (Stepper *)self;
+    if (nargs != 5) {
+        PyErr_SetString(PyExc_TypeError, "arrays(ids, xs, slot, h, c)");
+        return NULL;
+    }
+    PyObject *ids = args[0], *xs = args[1], *slot = args[2];
+    if (!PyList_CheckExact(ids) || !PyDict_Check(slot)) Py_RETURN_NONE;
+    Py_ssize_t n = PyList_GET_SIZE(ids);
+    if (n == 0 || !is_samples(st, xs, n)) Py_RETURN_NONE;
+    int busy = in_use(st);
+    if (busy) return busy < 0 ? NULL : Py_NewRef(Py_None);
+    PyArrayObject *h, *c;
+    if (!pool_state(st, args[3], args[4], &h, &c) || grow(st, n) < 0) return NULL;
+    if (PyArray_DIM(h, 0) > st->seen_room) {
+        uint8_t *seen = PyMem_Realloc(st->seen, PyArray_DIM(h, 0));
+        if (!seen) return PyErr_NoMemory();
+        memset(seen + st->seen_room, 0, PyArray_DIM(h, 0) - st->seen_room);
+        st->seen = seen;
+        st->seen_room = PyArray_DIM(h, 0);
+    }
+    PyArrayObject *a = (PyArrayObject *)xs;
+    const char *base = PyArray_BYTES(a);
+    npy_intp row_stride = PyArray_STRIDE(a, 0), stride = PyArray_STRIDE(a, 1);
+    Py_ssize_t i = 0;
+    long r = 0;
+    for (; i < n; i++) {
+        r = slot_row(slot, PyList_GET_ITEM(ids, i), h);
+        if (r < 0 || st->seen[r]) break;  /* unknown, or repeated: the checked path refuses */
+        st->seen[r] = 1;
+        st->rows[i] = (int32_t)r;
+        read_values(st, base + i * row_stride, stride, st->x + (size_t)i * st->md->input);
+    }
+    for (Py_ssize_t j = 0; j < i; j++) st->seen[st->rows[j]] = 0;
+    if (i < n) return r == -1 ? NULL : Py_NewRef(Py_None);
+    if (step_pool_rows(st, h, c, n) < 0) return NULL;
+    return (PyObject *)new_outputs(st, st->y, n);
+}
+
 static void stepper_dealloc(PyObject *self) {
     Stepper *st = (Stepper *)self;
     Py_XDECREF(st->owner);
@@ -635,12 +705,15 @@ static void stepper_dealloc(PyObject *self) {
     PyMem_Free(st->x);
     PyMem_Free(st->y);
     PyMem_Free(st->rows);
+    PyMem_Free(st->seen);
     Py_TYPE(self)->tp_free(self);
 }
 
 static PyMethodDef stepper_methods[] = {
     {"pool", (PyCFunction)(void (*)(void))stepper_pool, METH_FASTCALL,
      "pool(samples, slot, h, c) -> {id: y} or None"},
+    {"arrays", (PyCFunction)(void (*)(void))stepper_arrays, METH_FASTCALL,
+     "arrays(ids, xs, slot, h, c) -> ys or None"},
     {NULL, NULL, 0, NULL},
 };
 
@@ -691,6 +764,8 @@ static PyObject *make_stepper(PyObject *module, PyObject *const *args, Py_ssize_
     st->x = st->y = NULL;
     st->rows = NULL;
     st->room = 0;
+    st->seen = NULL;
+    st->seen_room = 0;
     st->h = st->c = NULL;
     for (int k = 0; k < 4; k++) {
         st->affine[k] = NULL;

@@ -91,6 +91,32 @@ def test_pool_dict_form_equals_the_array_form(make_bundle, variant):
         np.testing.assert_array_equal(fast_pool.state(i)["c"], array_pool.state(i)["c"])
 
 
+def test_pool_array_form_fast_equals_checked(make_bundle):
+    path = make_bundle("gru", 2, preprocessing=PRE)
+    fast_pool, checked_pool = (StreamPool(load(path, backend="numpy"), 40) for _ in range(2))
+    ids = [fast_pool.open() for _ in range(40)]
+    assert ids == [checked_pool.open() for _ in range(40)]
+    rng = np.random.default_rng(4)
+    for t in range(8):
+        chosen = ids if t % 2 == 0 else [int(i) for i in rng.permutation(ids)[:25]]
+        xs = rng.normal(size=(len(chosen), 4)).astype(np.float32)
+        # float64 samples take the checked path (numpy gather, scale, step, scatter)
+        np.testing.assert_array_equal(fast_pool.step_arrays(chosen, xs),
+                                      checked_pool.step_arrays(chosen, xs.astype(np.float64)))
+    for i in ids:
+        np.testing.assert_array_equal(fast_pool.state(i)["h"], checked_pool.state(i)["h"])
+    a, b = ids[:2]
+    before = fast_pool.state(a)["h"]
+    with pytest.raises(InputError, match="twice"):
+        fast_pool.step_arrays([a, b, a], samples(3))
+    with pytest.raises(StreamError, match="unknown"):
+        fast_pool.step_arrays([a, 999], samples(2))
+    with pytest.raises(InputError, match="shape"):
+        fast_pool.step_arrays([a, b], samples(3))
+    np.testing.assert_array_equal(fast_pool.state(a)["h"], before)
+    assert fast_pool.step_arrays([a, b], samples(2)[:, ::-1]).shape == (2, 3)  # strided
+
+
 def test_pool_dict_form_keeps_its_errors(make_bundle):
     pool = StreamPool(load(make_bundle("rnn", 1), backend="numpy"), 3)
     a, b = pool.open(), pool.open()
