@@ -245,7 +245,7 @@ def main() -> None:
     argv = " ".join(["python", "benchmarks/runtime_speed.py", *sys.argv[1:]])
     text = (f"Command: `{argv}`  \nDate: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}  \n"
             f"Machine: {device['cpu']} ({device['cores']} cores; {device['cpu_flags']})  \n"
-            f"Libraries: {device['libraries']}, numpy {np.__version__}  \n"
+            f"Libraries: {device['libraries']}  \n"
             f"Threads: {args.threads}; fused kernel: {kernel_status()[1]}; median of {rounds} "
             f"interleaved rounds  \nLoad average (1 min) at start / end: {load_before[0]:.1f} / "
             f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (other work shares the machine: "
