@@ -190,7 +190,6 @@ def contract_errors(tmp: Path, steps: int) -> list[list]:
 
 def main() -> None:
     args = arguments(__doc__, steps=2000)
-    import numpy as np
     import torch
 
     from edgernn.runtime.backends.kernel import kernel_status
