@@ -5,9 +5,11 @@
 streams in one call. Preprocessing recorded in the bundle (input scaler, target scaler,
 vocabulary) is applied unless ``preprocess=False``.
 
-Thread safety: a model may not be stepped from two threads at once (backends reuse buffers); a
-concurrent call raises :class:`StreamError` rather than blocking or corrupting state. Use one
-model per thread, or a :class:`~edgernn.runtime.pool.StreamPool` fed from one thread.
+Thread safety: steps of one model never overlap (backends reuse buffers). A step that would
+overlap another thread's raises :class:`StreamError` rather than blocking or corrupting state;
+a compiled fast-path step runs whole under the GIL, so two of those simply run one after the
+other. Use one model per thread for parallel work, or a
+:class:`~edgernn.runtime.pool.StreamPool` fed from one thread.
 """
 
 from __future__ import annotations

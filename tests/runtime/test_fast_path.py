@@ -189,3 +189,24 @@ def test_mixed_precision_layer_keeps_separate_products(make_bundle, tmp_path):
     reference = load(copy, backend="numpy", variant="mixed", kernel="numpy").run(xs)
     np.testing.assert_allclose(got, reference, atol=2e-2)
     assert np.abs(got - reference).max() > 1e-5  # the int8 product quantized its activations
+
+
+def test_without_the_module_the_kernel_runs_through_ctypes(make_bundle, monkeypatch):
+    """Without Python's or numpy's headers the library is built without its module: no
+    stepper, and steps (single and pooled) go through ctypes with the same results."""
+    from edgernn.runtime.backends import kernel
+
+    path = make_bundle("lstm", 2, preprocessing=PRE)
+    xs = samples(30)
+    with_module = load(path, backend="numpy")
+    expect = with_module.run(xs)
+    library = kernel._build()[0]
+    monkeypatch.setattr(kernel, "_build", lambda: (library, None, "built"))
+    plain = load(path, backend="numpy")
+    assert plain._bound is None and plain._pool_stepper is None
+    assert "fused C kernel" in plain.backend.describe()
+    np.testing.assert_array_equal(plain.run(xs), expect)
+    pool = StreamPool(plain, 2)
+    a, b = pool.open(), pool.open()
+    ys = pool.step({a: xs[0], b: xs[0]})
+    np.testing.assert_array_equal(ys[a], expect[0])
