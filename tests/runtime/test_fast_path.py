@@ -210,3 +210,23 @@ def test_without_the_module_the_kernel_runs_through_ctypes(make_bundle, monkeypa
     a, b = pool.open(), pool.open()
     ys = pool.step({a: xs[0], b: xs[0]})
     np.testing.assert_array_equal(ys[a], expect[0])
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
+@pytest.mark.parametrize("variant,atol", [("fp32", 2e-6), ("int8", 5e-2)])
+def test_odd_sizes_and_stream_counts_match_the_reference(make_bundle, cell, variant, atol):
+    """Hidden 20 (gate blocks not a multiple of the tiles), input 3, output 5; 13 and 70 streams
+    (8-row, 4-row and single-row tiles, several 32-stream chunks), subsets gathered by row."""
+    path = make_bundle(cell, 2, hidden=20, input_size=3, output=5, variants=("fp32", "int8"))
+    rng = np.random.default_rng(7)
+    for streams in (13, 70):
+        fast = StreamPool(load(path, backend="numpy", variant=variant), streams)
+        ref = StreamPool(load(path, backend="numpy", variant=variant, kernel="numpy"), streams)
+        ids = [fast.open() for _ in range(streams)]
+        assert ids == [ref.open() for _ in range(streams)]
+        for t in range(6):
+            chosen = ids if t % 2 == 0 else [int(i) for i in rng.permutation(ids)[:streams - 3]]
+            xs = rng.normal(size=(len(chosen), 3)).astype(np.float32)
+            got = fast.step(dict(zip(chosen, xs)))
+            want = ref.step_arrays(chosen, xs)
+            np.testing.assert_allclose(np.stack([got[i] for i in chosen]), want, atol=atol)
