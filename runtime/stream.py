@@ -52,7 +52,7 @@ class StreamingModel:
         # set (stepping it in place), and one for StreamPool; they stand aside while the lock
         # is held, and run atomically (GIL held) otherwise
         self._bound = self._pool_stepper = None
-        affine = None if self.config.token_input else self._affine()
+        affine = self._affine()
         if affine is not None:
             bound = tuple(backend.stepper(s, self._lock, affine) for s in self._state._sets)
             if None not in bound:

@@ -26,7 +26,7 @@ typedef struct {
 
 typedef struct {
     int32_t cell;           /* 0 rnn tanh, 1 rnn relu, 2 lstm, 3 gru */
-    int32_t layers, hidden, input, output, sigmoid_out, token;
+    int32_t layers, hidden, input, output, sigmoid_out, token, vocab;  /* vocab: token models */
     const float *embedding; /* (vocab, input) or NULL */
     mat_t wx[MAXL], wh[MAXL], head;  /* wh[l].K == 0: wx[l] is the joint fp32 [W_ih | W_hh] */
     float *gx, *gh, *xin, *uscale;
@@ -438,6 +438,7 @@ typedef struct {
     Py_ssize_t room;
     uint8_t *seen;            /* arrays(): a mark per state row, zero between calls */
     Py_ssize_t seen_room;
+    int64_t token;            /* a token model's input id */
 } Stepper;
 
 /* Copy obj, a float32 (input,) numpy array, into dst with the input scaling; 0 (no error set)
@@ -460,6 +461,22 @@ static int is_samples(const Stepper *st, PyObject *obj, npy_intp n) {
     return !st->md->token && PyArray_CheckExact(obj) && PyArray_TYPE(a) == NPY_FLOAT32 &&
            PyArray_NDIM(a) == nd && PyArray_DIM(a, nd - 1) == st->md->input &&
            (n < 0 || PyArray_DIM(a, 0) == n) && !PyArray_ISBYTESWAPPED(a);
+}
+
+/* A token model's input: an int (or numpy integer) id in [0, vocab) into st->token; 0 (no error
+ * set) for anything else, which the checked path maps (vocabulary strings) or refuses. */
+static int read_token(Stepper *st, PyObject *obj) {
+    if (!PyLong_CheckExact(obj) && !PyArray_IsScalar(obj, Integer)) return 0;
+    PyObject *index = PyNumber_Index(obj);
+    long long id = index ? PyLong_AsLongLong(index) : -1;
+    Py_XDECREF(index);
+    if (PyErr_Occurred()) {
+        PyErr_Clear();
+        return 0;
+    }
+    if (id < 0 || id >= st->md->vocab) return 0;
+    st->token = id;
+    return 1;
 }
 
 static int read_sample(const Stepper *st, PyObject *obj, float *dst) {
@@ -550,9 +567,10 @@ static PyObject *stepper_call(PyObject *self, PyObject *const *args, size_t narg
     }
     int busy = in_use(st);
     if (busy < 0) return NULL;
-    if (busy || !read_sample(st, args[0], st->x)) Py_RETURN_NONE;
+    int ok = st->md->token ? read_token(st, args[0]) : read_sample(st, args[0], st->x);
+    if (busy || !ok) Py_RETURN_NONE;
     float *h = PyArray_DATA(st->h), *c = st->c ? PyArray_DATA(st->c) : NULL;
-    io_t io = {st->x, h, c, h, c, st->y, 1, NULL};
+    io_t io = {st->md->token ? (const void *)&st->token : st->x, h, c, h, c, st->y, 1, NULL};
     if (edgernn_step(st->md, &io, st->error != NULL)) return nonfinite(st);
     return (PyObject *)new_outputs(st, st->y, 0);
 }
@@ -609,7 +627,7 @@ static PyObject *stepper_pool(PyObject *self, PyObject *const *args, Py_ssize_t 
         return NULL;
     }
     PyObject *samples = args[0], *slot = args[1];
-    if (!PyDict_CheckExact(samples) || !PyDict_Check(slot)) Py_RETURN_NONE;
+    if (md->token || !PyDict_CheckExact(samples) || !PyDict_Check(slot)) Py_RETURN_NONE;
     int busy = in_use(st);
     if (busy) return busy < 0 ? NULL : Py_NewRef(Py_None);
     PyArrayObject *h, *c;

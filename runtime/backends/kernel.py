@@ -40,7 +40,7 @@ class Mat(ctypes.Structure):
 
 class Model(ctypes.Structure):
     _fields_ = [(n, ctypes.c_int32) for n in ("cell", "layers", "hidden", "input", "output",
-                                              "sigmoid_out", "token")]
+                                              "sigmoid_out", "token", "vocab")]
     _fields_ += [("embedding", ctypes.c_void_p), ("wx", Mat * MAXL), ("wh", Mat * MAXL),
                  ("head", Mat)]
     _fields_ += [(n, ctypes.c_void_p)
@@ -150,7 +150,8 @@ class FusedStep:
         t = spec.tensors
         m = Model(cell=CELL_CODES[(c.cell, c.nonlinearity)], layers=c.num_layers,
                   hidden=c.hidden_size, input=c.input_size, output=c.output_size,
-                  sigmoid_out=int(c.output_activation == "sigmoid"), token=int(c.token_input))
+                  sigmoid_out=int(c.output_activation == "sigmoid"), token=int(c.token_input),
+                  vocab=c.vocab_size or 0)
         if c.token_input:
             m.embedding = self._ptr(weights.decode(t, "embedding.weight"))
         self.int8 = False

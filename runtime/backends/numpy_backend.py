@@ -54,7 +54,7 @@ class NumpyBackend(Backend):
         return f"numpy ({self.fused.describe()})" if self.fused else "numpy (reference)"
 
     def stepper(self, state, lock, affine):
-        if self.fused is None or self.token_input:
+        if self.fused is None:
             return None
         if state is not None:
             self.check_states(1, state, state)

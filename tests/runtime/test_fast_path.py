@@ -230,3 +230,26 @@ def test_odd_sizes_and_stream_counts_match_the_reference(make_bundle, cell, vari
             got = fast.step(dict(zip(chosen, xs)))
             want = ref.step_arrays(chosen, xs)
             np.testing.assert_allclose(np.stack([got[i] for i in chosen]), want, atol=atol)
+
+
+@pytest.mark.parametrize("variant", ["fp32", "int8"])
+def test_token_steps_take_the_compiled_path_with_the_same_results(make_bundle, variant):
+    path = make_bundle("gru", 2, input_size=5, output=8, vocab_size=8, task="language_model",
+                       variants=("fp32", "int8"), preprocessing={"vocabulary": list("abcdefgh")})
+    fast, checked = (load(path, backend="numpy", variant=variant) for _ in range(2))
+    assert fast._bound is not None
+    ids = np.random.default_rng(5).integers(0, 8, 40)
+    # 0-d arrays and strings take the checked path; ints and numpy integers the compiled one
+    ys_fast = [fast.step(int(i) if k % 2 else i) for k, i in enumerate(ids)]
+    ys_checked = [checked.step(np.array(i) if k % 2 else "abcdefgh"[i]) for k, i in enumerate(ids)]
+    np.testing.assert_array_equal(ys_fast, ys_checked)
+    assert fast.state == checked.state
+    before = fast.state
+    for bad in (8, -1, True, 2**70):
+        with pytest.raises(InputError, match="token ids"):
+            fast.step(bad)
+    assert fast.state == before
+    pool = StreamPool(fast, 2)
+    a = pool.open()
+    np.testing.assert_array_equal(pool.step({a: 3})[a],
+                                  load(path, backend="numpy", variant=variant).step(3))
