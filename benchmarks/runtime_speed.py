@@ -3,7 +3,7 @@
 Every row is timed in the same process, one thread, in interleaved rounds (each round times a
 block of calls of every candidate in turn; the median round is reported), so machine load hits
 all candidates alike. Also: 1,000,000 steps with flat memory, and the streaming-contract error
-of every backend x variant x cell. Writes results/runtime_speed.{md,json}.
+of every backend x variant x cell. Writes results/runtime_speed.md.
 """
 
 from __future__ import annotations
