@@ -90,12 +90,12 @@ class Backend:
             raise InputError(f"token ids must be in [0, {self.config.vocab_size}), got {x}")
 
     def stepper(self, state: dict | None, lock, affine: tuple):
-        """Optionally, a compiled fast path: ``f(x) -> y`` steps one float32 sample through
-        ``state`` (batch 1, validated here) in place, atomically, and returns None for any other
-        input or while ``lock`` (the caller's ``threading.Lock``) is held; ``f.pool(samples,
-        slot, h, c)`` steps a StreamPool. ``affine``: the preprocessing (input shift, input
-        scale, output scale, output shift), float32 vectors or None. None when the backend has
-        no such path."""
+        """Optionally, a compiled fast path: ``f(x) -> y`` steps one float32 sample (or int token
+        id) through ``state`` (batch 1, validated here) in place, atomically, and returns None
+        for any other input or while ``lock`` (the caller's ``threading.Lock``) is held;
+        ``f.pool(samples, slot, h, c)`` and ``f.arrays(ids, xs, slot, h, c)`` step a StreamPool.
+        ``affine``: the preprocessing (input shift, input scale, output scale, output shift),
+        float32 vectors or None. None when the backend has no such path."""
         return None
 
     def _nan_message(self) -> str:
