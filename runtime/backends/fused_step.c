@@ -499,14 +499,16 @@ static void scale_outputs(const Stepper *st, float *y, Py_ssize_t n) {
     }
 }
 
-/* A fresh float32 (n, output) array of y with the output scaling ((output,) when n is 0). */
-static PyArrayObject *new_outputs(const Stepper *st, const float *y, Py_ssize_t n) {
-    npy_intp dims[2] = {n ? n : st->md->output, st->md->output};
-    PyArrayObject *arr = (PyArrayObject *)PyArray_SimpleNew(n ? 2 : 1, dims, NPY_FLOAT32);
+/* A fresh float32 array of `rows` outputs from y with the output scaling: (rows, output), or
+ * (output,) when one_d (a single step). */
+static PyArrayObject *new_outputs(const Stepper *st, const float *y, npy_intp rows, int one_d) {
+    npy_intp dims[2] = {rows, st->md->output};
+    PyArrayObject *arr = (PyArrayObject *)PyArray_SimpleNew(one_d ? 1 : 2, one_d ? dims + 1 : dims,
+                                                            NPY_FLOAT32);
     if (!arr) return NULL;
     float *out = PyArray_DATA(arr);
-    memcpy(out, y, sizeof(float) * (n ? n : 1) * st->md->output);
-    scale_outputs(st, out, n ? n : 1);
+    memcpy(out, y, sizeof(float) * rows * st->md->output);
+    scale_outputs(st, out, rows);
     return arr;
 }
 
@@ -572,7 +574,7 @@ static PyObject *stepper_call(PyObject *self, PyObject *const *args, size_t narg
     float *h = PyArray_DATA(st->h), *c = st->c ? PyArray_DATA(st->c) : NULL;
     io_t io = {st->md->token ? (const void *)&st->token : st->x, h, c, h, c, st->y, 1, NULL};
     if (edgernn_step(st->md, &io, st->error != NULL)) return nonfinite(st);
-    return (PyObject *)new_outputs(st, st->y, 0);
+    return (PyObject *)new_outputs(st, st->y, 1, 1);
 }
 
 /* The pool's state tensors (h, c) for a call; 0 with ValueError set if they do not fit. */
@@ -644,7 +646,7 @@ static PyObject *stepper_pool(PyObject *self, PyObject *const *args, Py_ssize_t 
     if (step_pool_rows(st, h, c, n) < 0) return NULL;
     /* one fresh (n, output) block; each stream's y is a row of it, set in a copy of samples
      * (its keys already in place, so no insert resizes the table) */
-    PyArrayObject *block = new_outputs(st, st->y, n);
+    PyArrayObject *block = new_outputs(st, st->y, n, 0);
     PyObject *out = block ? PyDict_Copy(samples) : NULL;
     if (!out) {
         Py_XDECREF(block);
@@ -708,7 +710,7 @@ static PyObject *stepper_arrays(PyObject *self, PyObject *const *args, Py_ssize_
     for (Py_ssize_t j = 0; j < i; j++) st->seen[st->rows[j]] = 0;
     if (i < n) return r == -1 ? NULL : Py_NewRef(Py_None);
     if (step_pool_rows(st, h, c, n) < 0) return NULL;
-    return (PyObject *)new_outputs(st, st->y, n);
+    return (PyObject *)new_outputs(st, st->y, n, 0);
 }
 
 static void stepper_dealloc(PyObject *self) {

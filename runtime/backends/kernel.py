@@ -137,6 +137,13 @@ def _pad(n: int, m: int) -> int:
     return -(-n // m) * m
 
 
+def _padded(values: np.ndarray, size: int, fill: float = 0.0) -> np.ndarray:
+    """float32 ``values`` followed by ``fill`` up to ``size`` (the kernel's padded columns)."""
+    out = np.full(size, fill, np.float32)
+    out[:len(values)] = values
+    return out
+
+
 class FusedStep:
     """Packed weights of one model variant and the call into the compiled step."""
 
@@ -183,28 +190,21 @@ class FusedStep:
         return a.ctypes.data
 
     def _mat(self, tensors, name: str, bias_name: str) -> Mat:
-        kind = weights.encoding_of(tensors, name)
         bias = weights.decode(tensors, bias_name)
-        if kind.endswith("int8"):
-            q, scale = weights.decode_int8(tensors, name)
-            n, k = q.shape
-            npad, kpad = _pad(n, 16), _pad(k, 4)
-            qp = np.zeros((npad, kpad), np.int8)
-            qp[:n, :k] = q
-            packed = np.ascontiguousarray(
-                qp.reshape(npad // 16, 16, kpad // 4, 4).transpose(0, 2, 1, 3))
-            rowsum = (128 * qp.astype(np.int32).sum(1)).astype(np.int32)
-            sp = np.ones(npad, np.float32)
-            sp[:n] = scale
-            self.int8 = True
-            mat = Mat(w=self._ptr(packed), scale=self._ptr(sp), rowsum=self._ptr(rowsum),
-                      K=k, Kpad=kpad, Npad=npad, int8=1)
-        else:
+        if not weights.encoding_of(tensors, name).endswith("int8"):
             return self._f32_mat(weights.decode(tensors, name), bias)
-        bp = np.zeros(mat.Npad, np.float32)
-        bp[:n] = bias
-        mat.bias = self._ptr(bp)
-        return mat
+        q, scale = weights.decode_int8(tensors, name)
+        n, k = q.shape
+        npad, kpad = _pad(n, 16), _pad(k, 4)
+        qp = np.zeros((npad, kpad), np.int8)
+        qp[:n, :k] = q
+        packed = np.ascontiguousarray(
+            qp.reshape(npad // 16, 16, kpad // 4, 4).transpose(0, 2, 1, 3))
+        rowsum = (128 * qp.astype(np.int32).sum(1)).astype(np.int32)
+        self.int8 = True
+        return Mat(w=self._ptr(packed), scale=self._ptr(_padded(scale, npad, 1.0)),
+                   rowsum=self._ptr(rowsum), bias=self._ptr(_padded(bias, npad)), K=k,
+                   Kpad=kpad, Npad=npad, int8=1)
 
     def _f32_mat(self, w: np.ndarray, bias: np.ndarray) -> Mat:
         n, k = w.shape
@@ -212,10 +212,8 @@ class FusedStep:
         wp = np.zeros((npad, k), np.float32)
         wp[:n] = w
         packed = np.ascontiguousarray(wp.reshape(npad // 16, 16, k).transpose(0, 2, 1))
-        bp = np.zeros(npad, np.float32)
-        bp[:n] = bias
-        return Mat(w=self._ptr(packed), bias=self._ptr(bp), K=k, Kpad=_pad(k, 4), Npad=npad,
-                   int8=0)
+        return Mat(w=self._ptr(packed), bias=self._ptr(_padded(bias, npad)), K=k,
+                   Kpad=_pad(k, 4), Npad=npad, int8=0)
 
     def _allocate_scratch(self) -> list[np.ndarray]:
         """Per-chunk work arrays (the kernel steps CHUNK streams at a time), pointed to by C."""
