@@ -6,6 +6,8 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
 BLOCK_TORCH = textwrap.dedent("""
     import importlib.abc, sys
 
@@ -92,3 +94,23 @@ def test_numpy_path_when_the_kernel_cannot_be_built(make_bundle, tmp_path):
                          timeout=120)
     assert out.returncode == 0, out.stderr + out.stdout
     assert out.stdout.startswith("reference path only")
+
+
+def test_the_kernel_builds_wherever_it_can():
+    """Where the CPU, a compiler and the headers allow it, the fused kernel and its module must
+    build: otherwise the kernel's tests would skip and the runtime quietly run its slow path."""
+    import shutil
+    import sysconfig
+    from pathlib import Path
+
+    import numpy as np
+
+    from edgernn.runtime.backends import kernel
+
+    headers = (Path(sysconfig.get_paths()["include"]) / "Python.h").is_file() and \
+        (Path(np.get_include()) / "numpy" / "arrayobject.h").is_file()
+    if not ({"avx512f", "avx512_vnni"} <= kernel._cpu_flags() and headers
+            and (shutil.which("cc") or shutil.which("gcc"))):
+        pytest.skip("no AVX-512 VNNI CPU, C compiler or Python/numpy headers here")
+    assert kernel.kernel_status() == (True, "built")
+    assert kernel._build()[1] is not None
